@@ -1,0 +1,16 @@
+//! Names of the `DoAction` calls Dusk's services answer.
+//!
+//! Request and response bodies are the protobuf messages named beside each constant.
+
+/// Scheduler: publish a named dataset (`PublishRequest` → empty).
+pub const PUBLISH: &str = "dusk.publish";
+/// Scheduler: remove a named dataset (`DatasetName` → empty).
+pub const UNPUBLISH: &str = "dusk.unpublish";
+/// Scheduler: look up a named dataset (`DatasetName` + client → `DatasetKeys`).
+pub const GET_DATASET: &str = "dusk.get_dataset";
+/// Scheduler: list dataset names (empty → `DatasetList`).
+pub const LIST_DATASETS: &str = "dusk.list_datasets";
+/// Scheduler: pick workers to receive scattered data (`ScatterTargetRequest` → `ScatterTargets`).
+pub const SCATTER_TARGETS: &str = "dusk.scatter_targets";
+/// Scheduler: a snapshot of workers and task counts (empty → `ClusterInfo`).
+pub const CLUSTER_INFO: &str = "dusk.cluster_info";

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs Dusk's whole test suite on a fresh Debian machine, installing what it needs first.
+#
+#   scripts/test.sh
+#
+# Installs: Debian build tools (apt, only when missing), then builds and runs every
+# test of the workspace (unit, end-to-end clusters, process-mode failure tests, doc
+# tests) and checks formatting and lints.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; exit 2; }
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== format"
+cargo fmt --all -- --check
+echo "== tests"
+cargo test --workspace --all-targets --no-fail-fast
+cargo test --workspace --doc
+echo "== lints"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== all tests passed"

@@ -1,0 +1,24 @@
+//! The Rust client: Dask's futures API over a Dusk cluster.
+//!
+//! A [`Client`] holds one session with the scheduler. `submit` and `map` send calls of
+//! registered functions and return [`Future`]s at once; futures can be arguments of
+//! further calls, so chains of work never pass through the client. `gather` fetches
+//! results straight from the workers holding them. Dropping every clone of a future lets
+//! the cluster free its result.
+
+mod args;
+mod client;
+mod error;
+mod future;
+mod gather;
+mod graph_builder;
+mod key_table;
+mod options;
+mod session;
+
+pub use args::{ArgSource, IntoArg, IntoArgs};
+pub use client::Client;
+pub use error::ClientError;
+pub use future::{Future, KeyRef};
+pub(crate) use graph_builder::call_key;
+pub use options::SubmitOptions;

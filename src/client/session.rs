@@ -1,0 +1,173 @@
+//! The client's connection to the scheduler.
+//!
+//! One `DoExchange` stream carries everything: the client queues [`ClientUpdate`]s on a
+//! channel and the outbound side merges whatever is queued into one frame, so a `map` of
+//! 100,000 calls or the release of 100,000 futures costs a handful of frames. Merging
+//! never reorders: an update that wants or submits keys is not folded into a frame that
+//! already releases or cancels some, because the scheduler applies a frame's wants before
+//! its releases. The inbound side applies the scheduler's events to the key table.
+//!
+//! The session ends when the last handle (client or future) is dropped: the outbound
+//! stream closes, the scheduler releases everything this client held, and the inbound
+//! task is aborted.
+
+use std::sync::Arc;
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{Action, FlightData, FlightDescriptor};
+use dusk_flight::envelope::{decode_message, encode_message, from_flight_data, to_flight_data};
+use dusk_flight::messages::{ClientEvents, ClientHello, ClientUpdate, ValueKind};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+use super::key_table::{KeyStatus, KeyTable};
+use super::ClientError;
+use crate::data_client::DataClient;
+use crate::net;
+
+/// Largest gRPC message the client accepts or sends.
+const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// Entries merged into one outbound frame at most.
+const MAX_FRAME_ENTRIES: usize = 8192;
+
+/// What every handle of one client shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) url: String,
+    pub(crate) id: u64,
+    pub(crate) keys: Arc<KeyTable>,
+    pub(crate) data: DataClient,
+    scheduler: FlightServiceClient<Channel>,
+    commands: mpsc::UnboundedSender<ClientUpdate>,
+    inbound: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.inbound.abort();
+    }
+}
+
+impl Shared {
+    /// Queues an update for the scheduler.
+    pub(crate) fn send(&self, update: ClientUpdate) {
+        let _ = self.commands.send(update);
+    }
+
+    /// Calls a scheduler action and decodes its answer.
+    pub(crate) async fn action<M: prost::Message + Default>(
+        &self,
+        kind: &str,
+        body: &impl prost::Message,
+        what: &'static str,
+    ) -> Result<M, ClientError> {
+        let mut scheduler = self.scheduler.clone();
+        let action = Action { r#type: kind.to_string(), body: encode_message(body) };
+        let status = |source| ClientError::Scheduler { url: self.url.clone(), source };
+        let mut results = scheduler.do_action(action).await.map_err(status)?.into_inner();
+        let first = results.next().await.transpose().map_err(status)?;
+        let body = first.map(|r| r.body).unwrap_or_default();
+        decode_message(&body, what).map_err(|e| status(tonic::Status::from(e)))
+    }
+}
+
+/// Opens a session with the scheduler at `url`.
+pub(crate) async fn connect(url: &str, name: &str) -> Result<Arc<Shared>, ClientError> {
+    let channel = net::connect(url).await?;
+    let mut scheduler = FlightServiceClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let hello = ClientUpdate { hello: Some(ClientHello { name: name.to_string() }), ..Default::default() };
+    let mut first = to_flight_data(&hello);
+    first.flight_descriptor = Some(FlightDescriptor::new_path(vec!["client".to_string()]));
+    let (commands, rx) = mpsc::unbounded_channel();
+    let status = |source| ClientError::Scheduler { url: url.to_string(), source };
+    let mut inbound = scheduler.do_exchange(outbound(first, rx)).await.map_err(status)?.into_inner();
+    let welcome = inbound.next().await.ok_or(ClientError::Disconnected)?.map_err(status)?;
+    let welcome: ClientEvents = from_flight_data(&welcome, "welcome").map_err(|e| status(e.into()))?;
+    let id = welcome.welcome.ok_or(ClientError::Disconnected)?;
+    let keys = Arc::new(KeyTable::default());
+    let inbound = tokio::spawn(apply_events(inbound, keys.clone()));
+    Ok(Arc::new(Shared { url: url.to_string(), id, keys, data: DataClient::new(), scheduler, commands, inbound }))
+}
+
+fn entries(u: &ClientUpdate) -> usize {
+    u.submit.len() + u.want.len() + u.release.len() + u.cancel.len() + u.scattered.len() + u.fire_and_forget.len()
+}
+
+/// True when `next` can join `frame` without changing what the scheduler does.
+fn can_merge(frame: &ClientUpdate, next: &ClientUpdate) -> bool {
+    let frame_lets_go = !frame.release.is_empty() || !frame.cancel.is_empty();
+    let next_takes = !next.submit.is_empty()
+        || !next.want.is_empty()
+        || !next.scattered.is_empty()
+        || !next.fire_and_forget.is_empty();
+    !(frame_lets_go && next_takes) && entries(frame) + entries(next) <= MAX_FRAME_ENTRIES
+}
+
+fn merge(frame: &mut ClientUpdate, next: ClientUpdate) {
+    frame.submit.extend(next.submit);
+    frame.want.extend(next.want);
+    frame.release.extend(next.release);
+    frame.cancel.extend(next.cancel);
+    frame.scattered.extend(next.scattered);
+    frame.fire_and_forget.extend(next.fire_and_forget);
+}
+
+fn outbound(
+    first: FlightData,
+    rx: mpsc::UnboundedReceiver<ClientUpdate>,
+) -> impl futures::Stream<Item = FlightData> + Send + 'static {
+    let frames = futures::stream::unfold((rx, None::<ClientUpdate>), |(mut rx, carry)| async move {
+        let mut frame = match carry {
+            Some(u) => u,
+            None => rx.recv().await?,
+        };
+        let mut carry = None;
+        while let Ok(next) = rx.try_recv() {
+            if can_merge(&frame, &next) {
+                merge(&mut frame, next);
+            } else {
+                carry = Some(next);
+                break;
+            }
+        }
+        Some((to_flight_data(&frame), (rx, carry)))
+    });
+    futures::stream::once(async move { first }).chain(frames)
+}
+
+async fn apply_events(mut inbound: Streaming<FlightData>, keys: Arc<KeyTable>) {
+    while let Some(Ok(frame)) = inbound.next().await {
+        let Ok(events) = from_flight_data::<ClientEvents>(&frame, "client events") else {
+            tracing::warn!("scheduler sent a malformed event frame; closing the session");
+            break;
+        };
+        // Losses first: a key lost and recomputed within one frame ends up ready.
+        keys.set_many(events.lost.into_iter().map(|k| (k, KeyStatus::Pending)));
+        keys.set_many(events.ready.into_iter().map(|r| {
+            let kind = ValueKind::try_from(r.kind).unwrap_or(ValueKind::Bytes);
+            (r.key, KeyStatus::Ready { addrs: r.addrs, nbytes: r.nbytes, kind })
+        }));
+        keys.set_many(events.failed.into_iter().map(|f| (f.key.clone(), KeyStatus::Failed(f))));
+        keys.set_many(events.cancelled.into_iter().map(|k| (k, KeyStatus::Cancelled)));
+    }
+    keys.disconnect_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_want_never_merges_behind_a_release() {
+        let release = ClientUpdate { release: vec!["k".into()], ..Default::default() };
+        let want = ClientUpdate { want: vec!["k".into()], ..Default::default() };
+        assert!(!can_merge(&release, &want));
+        assert!(can_merge(&want, &release));
+        assert!(can_merge(&release, &release));
+    }
+}

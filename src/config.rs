@@ -1,0 +1,172 @@
+//! Configuration of the scheduler and workers, with their defaults, and the parsing of
+//! sizes given on the command line (`4GiB`, `512MB`, `1000000`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the scheduler schedules. Every field has a default; see [`Default`].
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Deaths of workers running a task before it errs with `KilledWorker`. Default 3.
+    pub allowed_failures: u32,
+    /// Root tasks sent to a worker per thread before the rest wait on the scheduler
+    /// (Dask's `worker-saturation`). Default 1.1.
+    pub worker_saturation: f64,
+    /// For short tasks of a known duration, a worker gets enough of them to keep each
+    /// thread busy for this long, so round trips do not starve it. Default 2 ms.
+    pub backlog_target: Duration,
+    /// Upper bound of queued root tasks per worker thread. Default 1000.
+    pub max_backlog_per_thread: u32,
+    /// Duration assumed for a task group not yet measured. Default 500 ms (as Dask).
+    pub unknown_task_duration: Duration,
+    /// Bandwidth assumed between workers when placing tasks, bytes per second.
+    /// Default 100 MB/s.
+    pub bandwidth_bytes_per_sec: f64,
+    /// A worker silent for this long is removed and its work rescheduled. Default 10 s.
+    pub heartbeat_timeout: Duration,
+    /// How often idle workers steal queued work from busy ones. Default 100 ms.
+    pub steal_interval: Duration,
+    /// Check every invariant after every transition (slow; tests turn it on). Default off.
+    pub validate: bool,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            allowed_failures: 3,
+            worker_saturation: 1.1,
+            backlog_target: Duration::from_millis(2),
+            max_backlog_per_thread: 1000,
+            unknown_task_duration: Duration::from_millis(500),
+            bandwidth_bytes_per_sec: 100e6,
+            heartbeat_timeout: Duration::from_secs(10),
+            steal_interval: Duration::from_millis(100),
+            validate: false,
+        }
+    }
+}
+
+/// How a worker runs. See [`WorkerConfig::new`] for the defaults.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// `grpc://host:port` of the scheduler.
+    pub scheduler_url: String,
+    /// Address the data plane listens on. Default `127.0.0.1`.
+    pub listen_host: String,
+    /// Port of the data plane; 0 picks a free one. Default 0.
+    pub listen_port: u16,
+    /// Host name peers and clients use to reach the data plane. Default: `listen_host`.
+    pub advertise_host: Option<String>,
+    /// Executor threads. Default: the machine's cores.
+    pub threads: usize,
+    /// Result store limit in bytes. Default: the machine's memory.
+    pub memory_limit_bytes: u64,
+    /// Directory for spill files. Default: a fresh directory under the system temp dir.
+    pub spill_dir: Option<PathBuf>,
+    /// Abstract resources offered, e.g. `gpu=2`. Default none.
+    pub resources: Vec<(String, f64)>,
+    /// Name shown in logs and the dashboard. Default: the data address.
+    pub name: Option<String>,
+    /// How often the worker reports when it has nothing else to say. Default 1 s.
+    pub heartbeat_interval: Duration,
+}
+
+impl WorkerConfig {
+    /// Defaults for a worker of the scheduler at `scheduler_url`.
+    pub fn new(scheduler_url: impl Into<String>) -> Self {
+        WorkerConfig {
+            scheduler_url: scheduler_url.into(),
+            listen_host: "127.0.0.1".into(),
+            listen_port: 0,
+            advertise_host: None,
+            threads: available_cores(),
+            memory_limit_bytes: total_memory_bytes(),
+            spill_dir: None,
+            resources: Vec::new(),
+            name: None,
+            heartbeat_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Cores this process may use.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Total physical memory, from `/proc/meminfo`; 8 GiB where that cannot be read.
+pub fn total_memory_bytes() -> u64 {
+    read_meminfo_kib("MemTotal:").map_or(8 << 30, |kib| kib * 1024)
+}
+
+fn read_meminfo_kib(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resident and peak resident memory of a process, in bytes, from `/proc/<pid>/status`.
+pub fn process_memory_bytes(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// A size the user typed could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid size {text:?}: expected a number of bytes with an optional unit (B, KB, MB, GB, KiB, MiB, GiB, TiB)")]
+pub struct SizeParseError {
+    text: String,
+}
+
+/// Parses `4GiB`, `512MB`, `1.5G`, `1000000` into bytes (K/M/G alone are binary units).
+pub fn parse_size(text: &str) -> Result<u64, SizeParseError> {
+    let err = || SizeParseError { text: text.to_string() };
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number.parse().map_err(|_| err())?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(err()),
+    };
+    let bytes = number * multiplier;
+    if !bytes.is_finite() || bytes < 0.0 {
+        return Err(err());
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_decimal_and_binary_units() -> Result<(), SizeParseError> {
+        assert_eq!(parse_size("1000")?, 1000);
+        assert_eq!(parse_size("4GiB")?, 4 << 30);
+        assert_eq!(parse_size("512MB")?, 512_000_000);
+        assert_eq!(parse_size("1.5G")?, 3 << 29);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn machine_reports_memory_and_cores() {
+        assert!(total_memory_bytes() > 0);
+        assert!(available_cores() >= 1);
+        assert!(process_memory_bytes(std::process::id()).is_some_and(|(rss, peak)| rss > 0 && peak >= rss));
+    }
+}

@@ -1,0 +1,36 @@
+//! Task results as workers hold them.
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use dusk_flight::messages::ValueKind;
+
+/// A task's result.
+///
+/// Byte values are serde-encoded Rust values (postcard); batches are tables, shuffle
+/// partitions and array chunks. Both cross process boundaries as Arrow data and spill
+/// as Arrow IPC, so memory accounting and transfer are the same for every kind of work.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// A serde-encoded Rust value.
+    Bytes(Bytes),
+    /// Arrow record batches.
+    Batches(Vec<RecordBatch>),
+}
+
+impl Value {
+    /// Bytes this value holds in memory.
+    pub fn nbytes(&self) -> u64 {
+        match self {
+            Value::Bytes(b) => b.len() as u64,
+            Value::Batches(batches) => batches.iter().map(|b| b.get_array_memory_size() as u64).sum(),
+        }
+    }
+
+    /// The layout, as announced to the scheduler and fetchers.
+    pub fn kind(&self) -> ValueKind {
+        match self {
+            Value::Bytes(_) => ValueKind::Bytes,
+            Value::Batches(_) => ValueKind::Batches,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! `dusk local`: a scheduler and worker processes on this machine, in one command.
+//!
+//! The scheduler runs in this process; each worker is a child process of the same binary
+//! (so it has the same registered functions). This process is the workers' nanny: a
+//! worker that exits unexpectedly is started again, so a task that crashes its worker
+//! meets a fresh one until it errs with `KilledWorker`. Workers are started with
+//! `--die-with-parent` and exit when this process dies, however it dies (SIGKILL
+//! included), and when their scheduler connection closes.
+//!
+//! Shutdown on Ctrl-C or SIGTERM: stop restarting, send SIGTERM to every worker, wait up
+//! to [`WORKER_STOP_GRACE`] for them, SIGKILL the rest, stop the scheduler.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::config::SchedulerConfig;
+use crate::scheduler::{Scheduler, SchedulerError};
+
+/// How long workers get to exit after SIGTERM before they are killed.
+pub const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Pause before restarting a worker that died, so a crash loop does not spin.
+const RESTART_DELAY: Duration = Duration::from_millis(500);
+
+/// What `dusk local` starts.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Address to listen on.
+    pub host: String,
+    /// Scheduler port; 0 picks a free one.
+    pub port: u16,
+    /// Dashboard port.
+    pub dashboard_port: u16,
+    /// Worker processes.
+    pub workers: usize,
+    /// Threads per worker.
+    pub threads_per_worker: usize,
+    /// Memory limit per worker.
+    pub memory_limit_bytes: u64,
+    /// Parent directory of the workers' spill directories.
+    pub spill_dir: Option<PathBuf>,
+    /// Scheduler settings.
+    pub scheduler: SchedulerConfig,
+}
+
+/// Why `dusk local` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The scheduler did not start.
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// A worker process could not be started.
+    #[error("starting worker process {index}")]
+    Spawn {
+        /// Which worker.
+        index: usize,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the local cluster until Ctrl-C or SIGTERM.
+pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
+    let scheduler = Scheduler::bind(&format!("{}:{}", config.host, config.port), config.scheduler.clone()).await?;
+    let url = scheduler.url();
+    println!("Dusk scheduler listening on {url}");
+    println!(
+        "Started {} workers x {} threads, {} MiB each (Ctrl-C stops everything)",
+        config.workers,
+        config.threads_per_worker,
+        config.memory_limit_bytes >> 20
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut nannies = Vec::with_capacity(config.workers);
+    for index in 0..config.workers {
+        let child = spawn_worker(&config, &url, index).map_err(|source| LocalError::Spawn { index, source })?;
+        nannies.push(tokio::spawn(nanny(config.clone(), url.clone(), index, child, stop_rx.clone())));
+    }
+    shutdown_signal().await;
+    println!("Stopping workers and scheduler");
+    let _ = stop_tx.send(true);
+    for nanny in nannies {
+        let _ = nanny.await;
+    }
+    scheduler.shutdown().await;
+    Ok(())
+}
+
+fn spawn_worker(config: &LocalConfig, url: &str, index: usize) -> std::io::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker")
+        .arg(url)
+        .arg("--threads")
+        .arg(config.threads_per_worker.to_string())
+        .arg("--memory-limit")
+        .arg(config.memory_limit_bytes.to_string())
+        .arg("--host")
+        .arg(if config.host == "0.0.0.0" { "127.0.0.1" } else { &config.host })
+        .arg("--name")
+        .arg(format!("local-{index}"))
+        .arg("--die-with-parent")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(dir) = &config.spill_dir {
+        cmd.arg("--spill-dir").arg(dir);
+    }
+    cmd.spawn()
+}
+
+/// Keeps worker `index` running until told to stop, then stops it.
+async fn nanny(config: LocalConfig, url: String, index: usize, mut child: Child, mut stop: watch::Receiver<bool>) {
+    let stopping = stop.clone();
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                if stopped(&stopping) {
+                    return;
+                }
+                tracing::warn!(worker.index = index, status = ?status.ok(), "worker process exited; restarting it");
+                tokio::time::sleep(RESTART_DELAY).await;
+                if stopped(&stopping) {
+                    return;
+                }
+                match spawn_worker(&config, &url, index) {
+                    Ok(c) => child = c,
+                    Err(e) => {
+                        tracing::error!(worker.index = index, error = %e, "cannot restart worker; giving up on it");
+                        return;
+                    }
+                }
+            }
+            _ = wait_stopped(&mut stop) => {
+                terminate(&mut child).await;
+                return;
+            }
+        }
+    }
+}
+
+/// SIGTERM, a grace period, then SIGKILL.
+async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) with a pid we own; no memory is involved.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    if tokio::time::timeout(WORKER_STOP_GRACE, child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// Makes this process exit when its parent does (Linux `PR_SET_PDEATHSIG`), with a
+/// polling backstop for a parent that died before the call and for other systems.
+pub fn die_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+    }
+    std::thread::Builder::new()
+        .name("dusk-parent-watch".into())
+        .spawn(move || {
+            loop {
+                if std::os::unix::process::parent_id() != parent {
+                    // The parent is gone and we were re-parented: leave now.
+                    std::process::exit(0);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+        .ok();
+}
+
+fn stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow()
+}
+
+async fn wait_stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}

@@ -1,0 +1,26 @@
+//! Why the scheduler could not start or serve.
+
+use std::net::SocketAddr;
+
+/// A scheduler failure, for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// Address asked for.
+        addr: String,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC server stopped with an error.
+    #[error("serving on {addr}")]
+    Serve {
+        /// Address served.
+        addr: SocketAddr,
+        /// The transport's reason.
+        #[source]
+        source: tonic::transport::Error,
+    },
+}

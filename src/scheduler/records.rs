@@ -1,0 +1,178 @@
+//! What the scheduler remembers about each task, worker and client.
+//!
+//! Plain data with no behaviour of its own: the transition function in `transitions`
+//! is the only code that changes a task's state, and `validate` checks that the links
+//! between these records agree with each other.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::time::Instant;
+
+use dusk_flight::messages::{TaskFailed, ValueKind, WorkerMetrics};
+
+use crate::graph::{Resources, Task, TaskKey};
+
+/// The scheduler's id for a connected worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct WorkerId(pub(crate) u64);
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker-{}", self.0)
+    }
+}
+
+/// The scheduler's id for a connected client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ClientId(pub(crate) u64);
+
+/// Where a task is in its life, as in Dask's scheduler.
+///
+/// ```text
+///   released ──► waiting ──► queued ────► processing ──► memory
+///      ▲  │         │  └─► no-worker ─┘      │  │           │
+///      │  ▼         └──────────────────────►─┘  └► erred     │
+///   forgotten ◄────────────── released ◄──────────────────────┘
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskState {
+    /// Known, not needed now or not yet started; holds its lineage for recomputation.
+    Released,
+    /// Needed; some dependencies are not in memory yet.
+    Waiting,
+    /// A root task ready to run, held on the scheduler until a worker has room.
+    Queued,
+    /// Ready, but no live worker offers the resources it needs.
+    NoWorker,
+    /// Assigned to a worker.
+    Processing,
+    /// Its result is held by at least one worker.
+    Memory,
+    /// Failed for good; the error is kept for whoever asks.
+    Erred,
+}
+
+impl TaskState {
+    /// Every state, for counts that list zeros too.
+    pub const ALL: [TaskState; 7] = [
+        TaskState::Released,
+        TaskState::Waiting,
+        TaskState::Queued,
+        TaskState::NoWorker,
+        TaskState::Processing,
+        TaskState::Memory,
+        TaskState::Erred,
+    ];
+
+    /// Lower-case name, as Dask spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Released => "released",
+            TaskState::Waiting => "waiting",
+            TaskState::Queued => "queued",
+            TaskState::NoWorker => "no-worker",
+            TaskState::Processing => "processing",
+            TaskState::Memory => "memory",
+            TaskState::Erred => "erred",
+        }
+    }
+
+    /// True while the task is on its way to memory and so holds on to its inputs.
+    pub fn is_active(self) -> bool {
+        matches!(self, TaskState::Waiting | TaskState::Queued | TaskState::NoWorker | TaskState::Processing)
+    }
+}
+
+/// One task on the scheduler.
+#[derive(Debug)]
+pub(crate) struct TaskRecord {
+    pub(crate) task: Task,
+    pub(crate) state: TaskState,
+    /// Tasks that read this one's result.
+    pub(crate) dependents: HashSet<TaskKey>,
+    /// While waiting: dependencies not yet in memory.
+    pub(crate) waiting_on: HashSet<TaskKey>,
+    /// Active dependents: they need this result to stay (or become) available.
+    pub(crate) waiters: HashSet<TaskKey>,
+    /// Clients holding a future of this key.
+    pub(crate) who_wants: HashSet<ClientId>,
+    /// Kept until it finishes, even when nobody wants it (`fire_and_forget`).
+    pub(crate) fire_and_forget: bool,
+    /// Workers holding the result.
+    pub(crate) who_has: BTreeSet<WorkerId>,
+    /// The worker running it, while processing.
+    pub(crate) processing_on: Option<WorkerId>,
+    /// A steal request for it is out to its worker.
+    pub(crate) steal_pending: bool,
+    /// Seconds of work it added to its worker's occupancy when assigned.
+    pub(crate) occupancy_est: f64,
+    pub(crate) nbytes: u64,
+    pub(crate) kind: ValueKind,
+    pub(crate) retries_left: u32,
+    /// Workers that died while running it.
+    pub(crate) killed_on: Vec<String>,
+    pub(crate) error: Option<TaskFailed>,
+}
+
+impl TaskRecord {
+    pub(crate) fn new(task: Task) -> Self {
+        let retries_left = task.retries;
+        TaskRecord {
+            task,
+            state: TaskState::Released,
+            dependents: HashSet::new(),
+            waiting_on: HashSet::new(),
+            waiters: HashSet::new(),
+            who_wants: HashSet::new(),
+            fire_and_forget: false,
+            who_has: BTreeSet::new(),
+            processing_on: None,
+            steal_pending: false,
+            occupancy_est: 0.0,
+            nbytes: 0,
+            kind: ValueKind::Bytes,
+            retries_left,
+            killed_on: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// True when someone still needs this task's result.
+    pub(crate) fn is_needed(&self) -> bool {
+        !self.who_wants.is_empty() || !self.waiters.is_empty() || self.fire_and_forget
+    }
+}
+
+/// One connected worker.
+#[derive(Debug)]
+pub(crate) struct WorkerRecord {
+    pub(crate) id: WorkerId,
+    pub(crate) name: String,
+    pub(crate) data_addr: String,
+    pub(crate) threads: u32,
+    pub(crate) memory_limit_bytes: u64,
+    pub(crate) resources: Resources,
+    /// Tasks assigned to it and not yet reported back.
+    pub(crate) processing: HashSet<TaskKey>,
+    /// Estimated seconds of work in `processing`.
+    pub(crate) occupancy: f64,
+    /// Results it holds.
+    pub(crate) has_what: HashSet<TaskKey>,
+    pub(crate) nbytes: u64,
+    pub(crate) metrics: WorkerMetrics,
+    pub(crate) last_seen: Instant,
+    pub(crate) pid: u32,
+}
+
+impl WorkerRecord {
+    /// True when it may take new tasks now.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.metrics.paused
+    }
+}
+
+/// One connected client.
+#[derive(Debug, Default)]
+pub(crate) struct ClientRecord {
+    pub(crate) wants: HashSet<TaskKey>,
+}

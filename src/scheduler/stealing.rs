@@ -1,0 +1,83 @@
+//! Work stealing: idle workers take queued tasks from busy ones.
+//!
+//! Placement decides with estimates that go stale: durations turn out longer, workers
+//! join. Every `steal_interval` the scheduler looks for workers with idle threads and
+//! workers holding more tasks than threads, and asks the busiest to give back tasks that
+//! have not started and are worth moving (their estimated run time exceeds twice the
+//! cost of moving their inputs). The victim answers with the keys it gave up (`stolen`),
+//! which placement sends elsewhere, or refuses those already running. A task is never
+//! run twice because of a steal: the victim drops a stolen task before answering.
+
+use dusk_flight::messages::WorkerInstructions;
+
+use super::records::WorkerId;
+use super::state::SchedulerState;
+use crate::graph::TaskKey;
+
+/// Tasks shorter than this are not worth a steal round trip.
+const MIN_STEAL_SECS: f64 = 0.005;
+
+impl SchedulerState {
+    /// Sends steal requests from busy workers for idle workers' free threads.
+    pub(crate) fn balance(&mut self) {
+        let idle_threads: usize = self
+            .workers
+            .values()
+            .filter(|w| w.is_running())
+            .map(|w| (w.threads as usize).saturating_sub(w.processing.len()))
+            .sum();
+        if idle_threads == 0 {
+            return;
+        }
+        let mut victims: Vec<(f64, WorkerId)> = self
+            .workers
+            .values()
+            .filter(|w| w.processing.len() > w.threads as usize)
+            .map(|w| (w.occupancy / f64::from(w.threads), w.id))
+            .collect();
+        victims.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+        let bandwidth = self.config.bandwidth_bytes_per_sec.max(1.0);
+        let mut budget = idle_threads;
+        for (_, victim) in victims {
+            if budget == 0 {
+                break;
+            }
+            let Some(w) = self.workers.get(&victim) else { continue };
+            let spare = w.processing.len() - w.threads as usize;
+            let mut candidates: Vec<(crate::graph::Priority, TaskKey)> = w
+                .processing
+                .iter()
+                .filter_map(|k| self.tasks.get(k))
+                .filter(|t| !t.steal_pending)
+                .filter(|t| {
+                    let estimate = self.estimate_duration(&t.task.key);
+                    let move_secs: f64 = t
+                        .task
+                        .deps
+                        .iter()
+                        .filter_map(|d| self.tasks.get(d))
+                        .map(|d| d.nbytes as f64 / bandwidth)
+                        .sum();
+                    estimate >= MIN_STEAL_SECS && estimate > 2.0 * move_secs
+                })
+                .map(|t| (t.task.priority, t.task.key.clone()))
+                .collect();
+            // Give away the tasks the victim would run last.
+            candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            candidates.truncate(spare.min(budget));
+            budget -= candidates.len();
+            if candidates.is_empty() {
+                continue;
+            }
+            let frame: &mut WorkerInstructions = self.outbox.worker(victim);
+            for (_, key) in &candidates {
+                frame.steal.push(key.to_string());
+            }
+            for (_, key) in candidates {
+                if let Some(t) = self.tasks.get_mut(&key) {
+                    t.steal_pending = true;
+                }
+            }
+        }
+    }
+}

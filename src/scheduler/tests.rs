@@ -1,0 +1,263 @@
+//! Randomized tests of the scheduler's state machine: every event, then `validate()`.
+
+use std::time::Instant;
+
+use dusk_flight::messages::{
+    arg, Arg, ClientUpdate, FailureKind, FetchFailed, Scattered, TaskFailed, TaskFinished, TaskSpec, WorkerHello,
+    WorkerUpdate,
+};
+use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+use super::records::{ClientId, TaskState, WorkerId};
+use super::state::SchedulerState;
+use crate::config::SchedulerConfig;
+
+fn call(key: String, deps: &[String]) -> TaskSpec {
+    TaskSpec {
+        key,
+        function: "f".into(),
+        args: deps.iter().map(|d| Arg { value: Some(arg::Value::Key(d.clone())) }).collect(),
+        retries: 1,
+        ..Default::default()
+    }
+}
+
+struct Sim {
+    s: SchedulerState,
+    rng: SmallRng,
+    next_key: usize,
+    next_addr: usize,
+    clients: Vec<ClientId>,
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        let config = SchedulerConfig { validate: true, allowed_failures: 2, ..Default::default() };
+        Sim { s: SchedulerState::new(config), rng: SmallRng::seed_from_u64(seed), next_key: 0, next_addr: 0, clients: Vec::new() }
+    }
+
+    fn add_worker(&mut self) {
+        self.next_addr += 1;
+        let threads = self.rng.random_range(1..4);
+        let hello = WorkerHello { data_addr: format!("w{}", self.next_addr), threads, ..Default::default() };
+        self.s.add_worker(hello, Instant::now());
+    }
+
+    fn random_worker(&mut self) -> Option<WorkerId> {
+        let ids: Vec<WorkerId> = self.s.workers.keys().copied().collect();
+        ids.choose(&mut self.rng).copied()
+    }
+
+    fn random_processing(&mut self) -> Option<(WorkerId, String)> {
+        let w = self.random_worker()?;
+        let keys: Vec<String> = self.s.workers[&w].processing.iter().map(|k| k.to_string()).collect();
+        keys.choose(&mut self.rng).map(|k| (w, k.clone()))
+    }
+
+    fn submit_graph(&mut self) {
+        let Some(&client) = self.clients.choose(&mut self.rng) else { return };
+        let existing: Vec<String> = self.s.tasks.keys().map(|k| k.to_string()).collect();
+        let mut new_keys: Vec<String> = Vec::new();
+        let mut specs = Vec::new();
+        for _ in 0..self.rng.random_range(1..12) {
+            let key = format!("t{}-{}", self.rng.random_range(0..3), self.next_key);
+            self.next_key += 1;
+            let pool: Vec<&String> = existing.iter().chain(new_keys.iter()).collect();
+            let n = self.rng.random_range(0..3).min(pool.len());
+            let deps: Vec<String> = pool.choose_multiple(&mut self.rng, n).map(|k| (*k).clone()).collect();
+            specs.push(call(key.clone(), &deps));
+            new_keys.push(key);
+        }
+        let want: Vec<String> = new_keys.iter().filter(|_| self.rng.random_bool(0.5)).cloned().collect();
+        self.s.client_update(client, ClientUpdate { submit: specs, want, ..Default::default() });
+    }
+
+    fn step(&mut self) {
+        let now = Instant::now();
+        match self.rng.random_range(0..100) {
+            0..=4 => self.add_worker(),
+            5..=6 => {
+                if let Some(w) = self.random_worker() {
+                    self.s.remove_worker(w);
+                }
+            }
+            7..=8 => {
+                let c = self.s.add_client();
+                self.clients.push(c);
+            }
+            9 => {
+                if !self.clients.is_empty() {
+                    let i = self.rng.random_range(0..self.clients.len());
+                    let c = self.clients.swap_remove(i);
+                    self.s.remove_client(c);
+                }
+            }
+            10..=24 => self.submit_graph(),
+            25..=64 => {
+                if let Some((w, key)) = self.random_processing() {
+                    let finished = vec![TaskFinished { key, nbytes: self.rng.random_range(0..1000), ..Default::default() }];
+                    self.s.worker_update(w, WorkerUpdate { finished, ..Default::default() }, now);
+                }
+            }
+            65..=69 => {
+                if let Some((w, key)) = self.random_processing() {
+                    let failed = vec![TaskFailed { key, kind: FailureKind::Raised as i32, message: "boom".into(), ..Default::default() }];
+                    self.s.worker_update(w, WorkerUpdate { failed, ..Default::default() }, now);
+                }
+            }
+            70..=74 => {
+                let Some(&client) = self.clients.choose(&mut self.rng) else { return };
+                let wants: Vec<String> = self.s.clients[&client].wants.iter().map(|k| k.to_string()).collect();
+                if let Some(k) = wants.choose(&mut self.rng) {
+                    self.s.client_update(client, ClientUpdate { release: vec![k.clone()], ..Default::default() });
+                }
+            }
+            75..=77 => {
+                let Some(&client) = self.clients.choose(&mut self.rng) else { return };
+                let keys: Vec<String> = self.s.tasks.keys().map(|k| k.to_string()).collect();
+                if let Some(k) = keys.choose(&mut self.rng) {
+                    self.s.client_update(client, ClientUpdate { cancel: vec![k.clone()], ..Default::default() });
+                }
+            }
+            78..=81 => {
+                self.s.balance();
+                let requests: Vec<(WorkerId, Vec<String>)> =
+                    self.s.outbox.workers.iter().map(|(w, f)| (*w, f.steal.clone())).collect();
+                for (w, keys) in requests {
+                    let (stolen, refused): (Vec<String>, Vec<String>) = keys.into_iter().partition(|_| self.rng.random_bool(0.5));
+                    self.s.worker_update(w, WorkerUpdate { stolen, steal_refused: refused, ..Default::default() }, now);
+                }
+            }
+            82..=84 => {
+                if let Some((w, key)) = self.random_processing() {
+                    let deps = self.s.tasks[key.as_str()].task.deps.clone();
+                    if let Some(dep) = deps.first() {
+                        let holder = self.s.tasks[dep].who_has.iter().next().copied();
+                        let peer = holder.map(|h| self.s.workers[&h].data_addr.clone()).unwrap_or_default();
+                        let ff = vec![FetchFailed { key, dep: dep.to_string(), peer, message: "gone".into() }];
+                        self.s.worker_update(w, WorkerUpdate { fetch_failed: ff, ..Default::default() }, now);
+                    }
+                }
+            }
+            85..=87 => {
+                let Some(&client) = self.clients.choose(&mut self.rng) else { return };
+                let Some(w) = self.random_worker() else { return };
+                let addr = self.s.workers[&w].data_addr.clone();
+                self.next_key += 1;
+                let scattered = vec![Scattered { key: format!("scatter-{}", self.next_key), worker_addr: addr, nbytes: 10, kind: 0 }];
+                self.s.client_update(client, ClientUpdate { scattered, ..Default::default() });
+            }
+            88..=89 => {
+                let Some(&client) = self.clients.choose(&mut self.rng) else { return };
+                let keys: Vec<String> = self.s.tasks.keys().map(|k| k.to_string()).collect();
+                if let Some(k) = keys.choose(&mut self.rng) {
+                    self.s.client_update(client, ClientUpdate { fire_and_forget: vec![k.clone()], ..Default::default() });
+                }
+            }
+            _ => {
+                if let Some((w, key)) = self.random_processing() {
+                    let replicas = vec![key];
+                    self.s.worker_update(w, WorkerUpdate { replicas, ..Default::default() }, now);
+                }
+            }
+        }
+        self.s.outbox.take();
+    }
+
+    /// Finishes everything that can run; every wanted key must end in memory or erred.
+    fn drain(&mut self) {
+        if self.s.workers.is_empty() {
+            self.add_worker();
+        }
+        for _ in 0..100_000 {
+            let Some(w) = self.s.workers.keys().copied().find(|w| !self.s.workers[w].processing.is_empty()) else { break };
+            let finished: Vec<TaskFinished> = self.s.workers[&w]
+                .processing
+                .iter()
+                .map(|k| TaskFinished { key: k.to_string(), nbytes: 1, ..Default::default() })
+                .collect();
+            self.s.worker_update(w, WorkerUpdate { finished, ..Default::default() }, Instant::now());
+            self.s.validate().unwrap_or_else(|e| panic!("after drain step: {e}"));
+        }
+        for c in &self.clients {
+            for key in &self.s.clients[c].wants {
+                let state = self.s.tasks[key].state;
+                assert!(
+                    matches!(state, TaskState::Memory | TaskState::Erred),
+                    "wanted {key} stuck in {}",
+                    state.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn validate_passes_after_every_transition_of_random_workloads() {
+    for seed in 0..40 {
+        let mut sim = Sim::new(seed);
+        sim.add_worker();
+        let c = sim.s.add_client();
+        sim.clients.push(c);
+        for step in 0..600 {
+            sim.step();
+            if let Err(e) = sim.s.validate() {
+                panic!("seed {seed}, step {step}: {e}");
+            }
+        }
+        sim.drain();
+    }
+}
+
+#[test]
+fn killed_worker_after_allowed_failures() {
+    let mut s = SchedulerState::new(SchedulerConfig { validate: true, allowed_failures: 2, ..Default::default() });
+    let c = s.add_client();
+    let mut next = 0;
+    let mut add = |s: &mut SchedulerState| {
+        next += 1;
+        s.add_worker(WorkerHello { data_addr: format!("w{next}"), threads: 1, name: format!("w{next}"), ..Default::default() }, Instant::now())
+    };
+    add(&mut s);
+    s.client_update(c, ClientUpdate { submit: vec![call("crash-1".into(), &[])], want: vec!["crash-1".into()], ..Default::default() });
+    for _ in 0..3 {
+        let w = s.tasks["crash-1"].processing_on.expect("assigned");
+        add(&mut s);
+        s.remove_worker(w);
+        s.validate().expect("valid");
+    }
+    let t = &s.tasks["crash-1"];
+    assert_eq!(t.state, TaskState::Erred);
+    let error = t.error.as_ref().expect("erred with an error");
+    assert_eq!(error.kind, FailureKind::KilledWorker as i32);
+    assert!(error.message.contains("crash-1") && error.message.contains("w1"), "{}", error.message);
+}
+
+#[test]
+fn lost_result_is_recomputed_from_lineage() {
+    let mut s = SchedulerState::new(SchedulerConfig { validate: true, ..Default::default() });
+    let c = s.add_client();
+    let a = s.add_worker(WorkerHello { data_addr: "a".into(), threads: 1, ..Default::default() }, Instant::now());
+    let submit = vec![call("x-1".into(), &[]), call("y-1".into(), &["x-1".into()])];
+    s.client_update(c, ClientUpdate { submit, want: vec!["y-1".into(), "x-1".into()], ..Default::default() });
+    let finish = |s: &mut SchedulerState, w, key: &str| {
+        let finished = vec![TaskFinished { key: key.into(), nbytes: 8, ..Default::default() }];
+        s.worker_update(w, WorkerUpdate { finished, ..Default::default() }, Instant::now());
+    };
+    finish(&mut s, a, "x-1");
+    finish(&mut s, a, "y-1");
+    assert_eq!(s.tasks["y-1"].state, TaskState::Memory);
+    let b = s.add_worker(WorkerHello { data_addr: "b".into(), threads: 1, ..Default::default() }, Instant::now());
+    s.remove_worker(a);
+    s.validate().expect("valid");
+    // Both results were only on `a`: x-1 runs again first, then y-1.
+    assert_eq!(s.tasks["x-1"].processing_on, Some(b));
+    assert_eq!(s.tasks["y-1"].state, TaskState::Waiting);
+    finish(&mut s, b, "x-1");
+    assert_eq!(s.tasks["y-1"].processing_on, Some(b));
+    finish(&mut s, b, "y-1");
+    assert_eq!(s.tasks["y-1"].state, TaskState::Memory);
+    s.validate().expect("valid");
+}

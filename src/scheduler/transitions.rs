@@ -1,0 +1,413 @@
+//! The transition function: the only code that changes a task's state.
+//!
+//! Event handlers never set `state` themselves; they recommend a [`Next`] for a key and
+//! [`SchedulerState::transitions`] applies recommendations in order until none are left.
+//! Each step may recommend more (a finished task readies its dependents, an erred task
+//! fails its dependents, a released task may let its inputs go). A recommendation that
+//! no longer fits the task's state when its turn comes is dropped: recommendations are
+//! hints computed from a state that may have moved on.
+//!
+//! With `validate` on (tests), every step is followed by `validate_task` on its key.
+
+use dusk_flight::messages::{Assignment, DepLocation, FailureKind, TaskFailed, ValueKind};
+
+use super::records::{TaskState, WorkerId};
+use super::state::{ready_event, Recs, SchedulerState};
+use crate::graph::TaskKey;
+
+/// Where a recommendation wants a task to go.
+#[derive(Clone, Debug)]
+pub(crate) enum Next {
+    /// Start computing (a released task that is needed).
+    Waiting,
+    /// Run now: on a worker, in the root queue, or in no-worker if none fits.
+    Processing,
+    /// Let go if nobody needs it any more: stop it, drop its result, forget it if nothing
+    /// depends on it. A no-op while it is still needed.
+    Release,
+    /// Stop whatever it is doing or holding (worker lost, retry, steal, failed fetch),
+    /// then start again if still needed.
+    Reset,
+    /// Remove the record: nothing needs it or depends on it.
+    Forgotten,
+    /// Its run on `worker` finished (or data was scattered there).
+    Memory { worker: WorkerId, nbytes: u64, kind: ValueKind, compute_secs: f64 },
+    /// It failed for good.
+    Erred(TaskFailed),
+}
+
+impl SchedulerState {
+    /// Applies recommendations until none are left.
+    pub(crate) fn transitions(&mut self, mut recs: Recs) {
+        while let Some((key, next)) = recs.pop_front() {
+            self.transition(&key, next, &mut recs);
+        }
+    }
+
+    /// Applies one recommendation; the single place where task states change.
+    fn transition(&mut self, key: &TaskKey, next: Next, recs: &mut Recs) {
+        let Some(t) = self.tasks.get(key) else { return };
+        let (state, needed) = (t.state, t.is_needed());
+        use TaskState as S;
+        let applied = match (state, next) {
+            (S::Released, Next::Waiting) if needed => self.released_to_waiting(key, recs),
+            (S::Waiting | S::NoWorker, Next::Processing) => self.ready_to_processing(key),
+            (S::Processing, Next::Memory { worker, nbytes, kind, compute_secs }) => {
+                self.processing_to_memory(key, worker, nbytes, kind, compute_secs, recs)
+            }
+            (S::Released, Next::Memory { worker, nbytes, kind, .. }) => {
+                self.scattered_to_memory(key, worker, nbytes, kind, recs)
+            }
+            (S::Processing, Next::Release) if !needed => self.processing_to_released(key, recs),
+            (S::Processing, Next::Reset) => self.processing_to_released(key, recs),
+            (S::Waiting | S::Queued | S::NoWorker, Next::Release) if !needed => self.pending_to_released(key, recs),
+            (S::Queued | S::NoWorker, Next::Reset) => self.pending_to_released(key, recs),
+            (S::Memory, Next::Release) if !needed => self.memory_to_released(key, recs),
+            (S::Memory, Next::Reset) => self.memory_to_released(key, recs),
+            (S::Released | S::Erred, Next::Release) if !needed => self.maybe_forget(key, recs),
+            (S::Released | S::Erred, Next::Forgotten) => self.maybe_forget(key, recs),
+            (S::Released | S::Waiting | S::Queued | S::NoWorker | S::Processing, Next::Erred(failure)) => {
+                self.to_erred(key, failure, recs)
+            }
+            _ => false,
+        };
+        if applied {
+            self.transition_count += 1;
+            if self.config.validate {
+                if let Err(e) = self.validate_task(key) {
+                    panic!("invalid state after {} -> {:?}: {e}", state.name(), self.tasks.get(key).map(|t| t.state));
+                }
+            }
+        }
+    }
+
+    fn released_to_waiting(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+        let Some(t) = self.tasks.get(key) else { return false };
+        if t.task.kind == crate::graph::TaskKind::Scattered {
+            let failure = TaskFailed {
+                key: key.to_string(),
+                kind: FailureKind::Lost as i32,
+                message: format!("scattered data {key} was lost with its worker and cannot be recomputed"),
+                ..Default::default()
+            };
+            recs.push_back((key.clone(), Next::Erred(failure)));
+            return false;
+        }
+        let deps = t.task.deps.clone();
+        let mut waiting_on = std::collections::HashSet::new();
+        let mut failed_dep = None;
+        for dep in deps {
+            let Some(d) = self.tasks.get_mut(&dep) else { continue };
+            d.waiters.insert(key.clone());
+            match d.state {
+                TaskState::Memory => {}
+                TaskState::Erred => failed_dep = d.error.clone().map(|e| (dep.clone(), e)),
+                TaskState::Released => {
+                    waiting_on.insert(dep.clone());
+                    recs.push_back((dep, Next::Waiting));
+                }
+                _ => {
+                    waiting_on.insert(dep);
+                }
+            }
+        }
+        let Some(t) = self.tasks.get_mut(key) else { return false };
+        t.state = TaskState::Waiting;
+        let ready = waiting_on.is_empty();
+        t.waiting_on = waiting_on;
+        if let Some((dep, e)) = failed_dep {
+            recs.push_back((key.clone(), Next::Erred(passed_on(key, &dep, e))));
+        } else if ready {
+            recs.push_back((key.clone(), Next::Processing));
+        }
+        true
+    }
+
+    /// A ready task goes to a worker now, to the root queue, or to no-worker.
+    fn ready_to_processing(&mut self, key: &TaskKey) -> bool {
+        let Some(t) = self.tasks.get(key) else { return false };
+        if !t.waiting_on.is_empty() {
+            return false;
+        }
+        let entry = (t.task.priority, key.clone());
+        let is_root = t.task.deps.is_empty();
+        let was_no_worker = t.state == TaskState::NoWorker;
+        let choice = if is_root { self.pick_root_worker(key) } else { self.decide_worker(key) };
+        match choice {
+            super::placement::Choice::Worker(worker) => {
+                if was_no_worker {
+                    self.no_worker.remove(&entry);
+                }
+                self.assign(key, worker);
+            }
+            super::placement::Choice::Queue => {
+                if was_no_worker {
+                    self.no_worker.remove(&entry);
+                }
+                self.queued.insert(entry);
+                self.set_state(key, TaskState::Queued);
+            }
+            super::placement::Choice::NoWorker => {
+                if was_no_worker {
+                    return false;
+                }
+                self.no_worker.insert(entry);
+                self.set_state(key, TaskState::NoWorker);
+            }
+        }
+        true
+    }
+
+    fn set_state(&mut self, key: &TaskKey, state: TaskState) {
+        if let Some(t) = self.tasks.get_mut(key) {
+            t.state = state;
+        }
+    }
+
+    /// Sends a ready task to `worker`.
+    pub(crate) fn assign(&mut self, key: &TaskKey, worker: WorkerId) {
+        let estimate = self.estimate_duration(key);
+        let Some(t) = self.tasks.get(key) else { return };
+        let deps = t
+            .task
+            .deps
+            .iter()
+            .filter_map(|d| self.tasks.get(d))
+            .map(|d| DepLocation {
+                key: d.task.key.to_string(),
+                addrs: d.who_has.iter().filter_map(|w| self.workers.get(w)).map(|w| w.data_addr.clone()).collect(),
+                nbytes: d.nbytes,
+                kind: d.kind as i32,
+            })
+            .collect();
+        let Some(t) = self.tasks.get_mut(key) else { return };
+        let Some(w) = self.workers.get_mut(&worker) else { return };
+        t.state = TaskState::Processing;
+        t.processing_on = Some(worker);
+        t.occupancy_est = estimate;
+        w.processing.insert(key.clone());
+        w.occupancy += estimate;
+        let assignment =
+            Assignment { task: Some(t.task.to_spec()), deps, generation: t.task.priority.generation };
+        self.outbox.worker(worker).compute.push(assignment);
+    }
+
+    fn processing_to_memory(
+        &mut self,
+        key: &TaskKey,
+        worker: WorkerId,
+        nbytes: u64,
+        kind: ValueKind,
+        compute_secs: f64,
+        recs: &mut Recs,
+    ) -> bool {
+        self.unassign(key);
+        self.record_duration(key, compute_secs);
+        self.put_in_memory(key, worker, nbytes, kind, recs)
+    }
+
+    fn scattered_to_memory(
+        &mut self,
+        key: &TaskKey,
+        worker: WorkerId,
+        nbytes: u64,
+        kind: ValueKind,
+        recs: &mut Recs,
+    ) -> bool {
+        let is_scattered = self.tasks.get(key).is_some_and(|t| t.task.kind == crate::graph::TaskKind::Scattered);
+        is_scattered && self.put_in_memory(key, worker, nbytes, kind, recs)
+    }
+
+    fn put_in_memory(
+        &mut self,
+        key: &TaskKey,
+        worker: WorkerId,
+        nbytes: u64,
+        kind: ValueKind,
+        recs: &mut Recs,
+    ) -> bool {
+        let Some(w) = self.workers.get_mut(&worker) else { return false };
+        let Some(t) = self.tasks.get_mut(key) else { return false };
+        w.has_what.insert(key.clone());
+        w.nbytes += nbytes;
+        t.who_has.insert(worker);
+        t.state = TaskState::Memory;
+        t.nbytes = nbytes;
+        t.kind = kind;
+        t.fire_and_forget = false;
+        t.waiting_on.clear();
+        let deps = t.task.deps.clone();
+        let dependents: Vec<TaskKey> = t.dependents.iter().cloned().collect();
+        let ready = ready_event(t, &self.workers);
+        for client in t.who_wants.iter().copied().collect::<Vec<_>>() {
+            self.outbox.client(client).ready.push(ready.clone());
+        }
+        self.stop_waiting_on_deps(key, &deps, recs);
+        for dependent in dependents {
+            if let Some(d) = self.tasks.get_mut(&dependent) {
+                if d.state == TaskState::Waiting && d.waiting_on.remove(key) && d.waiting_on.is_empty() {
+                    recs.push_back((dependent, Next::Processing));
+                }
+            }
+        }
+        recs.push_back((key.clone(), Next::Release));
+        true
+    }
+
+    /// Removes `key` from its deps' waiters; deps nobody needs any more are released.
+    fn stop_waiting_on_deps(&mut self, key: &TaskKey, deps: &[TaskKey], recs: &mut Recs) {
+        for dep in deps {
+            if let Some(d) = self.tasks.get_mut(dep) {
+                if d.waiters.remove(key) && !d.is_needed() {
+                    recs.push_back((dep.clone(), Next::Release));
+                }
+            }
+        }
+    }
+
+    /// Takes a processing task off its worker's books (the worker itself is not told).
+    fn unassign(&mut self, key: &TaskKey) -> Option<WorkerId> {
+        let t = self.tasks.get_mut(key)?;
+        let worker = t.processing_on.take()?;
+        t.steal_pending = false;
+        let estimate = std::mem::take(&mut t.occupancy_est);
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.processing.remove(key);
+            w.occupancy = (w.occupancy - estimate).max(0.0);
+            if w.processing.is_empty() {
+                w.occupancy = 0.0;
+            }
+        }
+        Some(worker)
+    }
+
+    fn processing_to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+        if let Some(worker) = self.unassign(key) {
+            if self.workers.contains_key(&worker) {
+                self.outbox.worker(worker).cancel.push(key.to_string());
+            }
+        }
+        self.to_released(key, recs)
+    }
+
+    fn pending_to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+        if let Some(t) = self.tasks.get(key) {
+            let entry = (t.task.priority, key.clone());
+            self.queued.remove(&entry);
+            self.no_worker.remove(&entry);
+        }
+        self.to_released(key, recs)
+    }
+
+    /// Common tail of the moves to released: let go of inputs, then start again if still
+    /// needed or forget if nothing refers to it.
+    fn to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+        let Some(t) = self.tasks.get_mut(key) else { return false };
+        t.state = TaskState::Released;
+        t.waiting_on.clear();
+        let deps = t.task.deps.clone();
+        let needed = t.is_needed();
+        self.stop_waiting_on_deps(key, &deps, recs);
+        recs.push_back((key.clone(), if needed { Next::Waiting } else { Next::Forgotten }));
+        true
+    }
+
+    fn memory_to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+        let Some(t) = self.tasks.get_mut(key) else { return false };
+        let holders = std::mem::take(&mut t.who_has);
+        let nbytes = t.nbytes;
+        let wanted_by: Vec<_> = t.who_wants.iter().copied().collect();
+        let dependents: Vec<TaskKey> = t.dependents.iter().cloned().collect();
+        for worker in holders {
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.has_what.remove(key);
+                w.nbytes = w.nbytes.saturating_sub(nbytes);
+                self.outbox.worker(worker).free.push(key.to_string());
+            }
+        }
+        for client in wanted_by {
+            self.outbox.client(client).lost.push(key.to_string());
+        }
+        for dependent in dependents {
+            let Some(d) = self.tasks.get_mut(&dependent) else { continue };
+            match d.state {
+                TaskState::Waiting => {
+                    d.waiting_on.insert(key.clone());
+                }
+                TaskState::Queued | TaskState::NoWorker | TaskState::Processing => {
+                    recs.push_back((dependent, Next::Reset));
+                }
+                _ => {}
+            }
+        }
+        self.to_released(key, recs)
+    }
+
+    fn to_erred(&mut self, key: &TaskKey, failure: TaskFailed, recs: &mut Recs) -> bool {
+        let Some(t) = self.tasks.get(key) else { return false };
+        let entry = (t.task.priority, key.clone());
+        match t.state {
+            TaskState::Processing => {
+                if let Some(worker) = self.unassign(key) {
+                    if self.workers.contains_key(&worker) {
+                        self.outbox.worker(worker).cancel.push(key.to_string());
+                    }
+                }
+            }
+            TaskState::Queued | TaskState::NoWorker => {
+                self.queued.remove(&entry);
+                self.no_worker.remove(&entry);
+            }
+            _ => {}
+        }
+        let Some(t) = self.tasks.get_mut(key) else { return false };
+        tracing::debug!(task.key = %key, error = %failure.message, "task erred");
+        t.state = TaskState::Erred;
+        t.waiting_on.clear();
+        t.fire_and_forget = false;
+        t.error = Some(failure.clone());
+        let deps = t.task.deps.clone();
+        let dependents: Vec<TaskKey> = t.dependents.iter().cloned().collect();
+        for client in t.who_wants.iter().copied().collect::<Vec<_>>() {
+            self.outbox.client(client).failed.push(failure.clone());
+        }
+        self.stop_waiting_on_deps(key, &deps, recs);
+        for dependent in dependents {
+            if self.tasks.get(&dependent).is_some_and(|d| d.state.is_active() || d.is_needed()) {
+                recs.push_back((dependent.clone(), Next::Erred(passed_on(&dependent, key, failure.clone()))));
+            }
+        }
+        recs.push_back((key.clone(), Next::Forgotten));
+        true
+    }
+
+    /// Removes a released or erred task that nobody needs and nothing depends on.
+    fn maybe_forget(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+        let Some(t) = self.tasks.get(key) else { return false };
+        if t.is_needed() || !t.dependents.is_empty() {
+            return false;
+        }
+        let Some(t) = self.tasks.remove(key) else { return false };
+        for dep in &t.task.deps {
+            if let Some(d) = self.tasks.get_mut(dep) {
+                d.dependents.remove(key);
+                if matches!(d.state, TaskState::Released | TaskState::Erred) {
+                    recs.push_back((dep.clone(), Next::Forgotten));
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The failure a dependent inherits from a failed input: same cause, its own key.
+fn passed_on(key: &TaskKey, failed_dep: &TaskKey, mut failure: TaskFailed) -> TaskFailed {
+    if failure.cause_key.is_empty() {
+        failure.cause_key = failed_dep.to_string();
+    }
+    failure.key = key.to_string();
+    if failure.kind != FailureKind::KilledWorker as i32 {
+        failure.kind = FailureKind::DependencyFailed as i32;
+    }
+    failure
+}

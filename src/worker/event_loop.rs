@@ -1,0 +1,425 @@
+//! The worker's event loop: the one owner of its task table.
+//!
+//! It takes instructions from the scheduler (run, free, cancel, steal), fetches missing
+//! inputs from peers, hands ready tasks to the [`Executor`], stores results and reports
+//! back. Reports accumulate in one [`WorkerUpdate`] that is sent once per loop turn, so
+//! under load many completions share a frame and when idle one goes out at once. At
+//! least every heartbeat interval an update with the worker's metrics goes out, which is
+//! what tells the scheduler this worker is alive.
+//!
+//! Memory: after every stored result the loop checks the store; above the spill
+//! threshold a background spill starts (at most one at a time); above the pause
+//! threshold the executor stops starting tasks until spilling brings memory back down.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use dusk_flight::envelope::error_chain;
+use dusk_flight::messages::{
+    Assignment, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions, WorkerMetrics,
+    WorkerUpdate,
+};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::call::{run_call, Ran};
+use super::executor::{Executor, Job};
+use super::result_store::ResultStore;
+use crate::data_client::DataClient;
+use crate::functions::FunctionRegistry;
+use crate::graph::{Priority, Resources, TaskKey, Value};
+
+/// Bound on dependency bytes being fetched at once, in KiB (256 MiB).
+const FETCH_BUDGET_KIB: usize = 256 * 1024;
+
+/// Entries of one kind per frame to the scheduler.
+const MAX_FRAME_ENTRIES: usize = 8192;
+
+/// Dependencies to fetch this turn, by holder and layout, with their total bytes.
+type Fetches = HashMap<(String, ValueKind), (Vec<TaskKey>, u64)>;
+
+/// Something that finished in the background.
+#[derive(Debug)]
+pub(crate) enum WorkerEvent {
+    /// A task ran.
+    Done { key: TaskKey, outcome: Result<Ran, TaskFailed> },
+    /// A fetch from a peer ended.
+    Fetched { peer: String, keys: Vec<TaskKey>, result: Result<Vec<(TaskKey, Value)>, String> },
+    /// Data arrived through the data plane (scatter); memory may need attention.
+    Stored,
+    /// A background spill ended.
+    Spilled,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for inputs from peers.
+    Fetching,
+    /// Handed to the executor (queued or running).
+    Submitted,
+    /// Cancelled while running: its result will be dropped.
+    Cancelled,
+}
+
+#[derive(Debug)]
+struct WorkerTask {
+    spec: TaskSpec,
+    priority: Priority,
+    resources: Resources,
+    missing: HashSet<TaskKey>,
+    phase: Phase,
+}
+
+/// The worker's state between events. See the module docs.
+#[derive(Debug)]
+pub(crate) struct WorkerLoop {
+    pub(crate) name: String,
+    pub(crate) store: Arc<ResultStore>,
+    pub(crate) registry: Arc<FunctionRegistry>,
+    pub(crate) executor: Executor,
+    pub(crate) peers: Arc<DataClient>,
+    pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
+    pub(crate) outgoing: mpsc::UnboundedSender<WorkerUpdate>,
+    pub(crate) spill_threshold_bytes: u64,
+    tasks: HashMap<TaskKey, WorkerTask>,
+    /// Dependencies being fetched, with the tasks waiting for each.
+    fetching: HashMap<TaskKey, Vec<TaskKey>>,
+    update: WorkerUpdate,
+    /// Resident memory, read at each heartbeat (reading /proc per frame would cost more
+    /// than the frame).
+    rss_bytes: u64,
+    spilling: Arc<AtomicBool>,
+    fetch_budget: Arc<Semaphore>,
+}
+
+impl WorkerLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        name: String,
+        store: Arc<ResultStore>,
+        registry: Arc<FunctionRegistry>,
+        executor: Executor,
+        peers: Arc<DataClient>,
+        events: mpsc::UnboundedSender<WorkerEvent>,
+        outgoing: mpsc::UnboundedSender<WorkerUpdate>,
+        spill_threshold_bytes: u64,
+    ) -> Self {
+        WorkerLoop {
+            name,
+            store,
+            registry,
+            executor,
+            peers,
+            events,
+            outgoing,
+            spill_threshold_bytes,
+            tasks: HashMap::new(),
+            fetching: HashMap::new(),
+            update: WorkerUpdate::default(),
+            rss_bytes: 0,
+            spilling: Arc::new(AtomicBool::new(false)),
+            fetch_budget: Arc::new(Semaphore::new(FETCH_BUDGET_KIB)),
+        }
+    }
+
+    /// Applies a frame from the scheduler. Returns false when told to shut down.
+    pub(crate) fn on_instructions(&mut self, frame: WorkerInstructions) -> bool {
+        for key in frame.free {
+            self.store.remove(&key);
+        }
+        for key in frame.cancel {
+            self.cancel(&TaskKey::from(key));
+        }
+        for key in frame.steal {
+            let key = TaskKey::from(key);
+            if self.cancel(&key) {
+                self.update.stolen.push(key.to_string());
+            } else {
+                self.update.steal_refused.push(key.to_string());
+            }
+        }
+        let mut fetches: Fetches = HashMap::new();
+        for assignment in frame.compute {
+            self.accept(assignment, &mut fetches);
+        }
+        for ((peer, kind), (keys, nbytes)) in fetches {
+            self.start_fetch(peer, kind, keys, nbytes);
+        }
+        !frame.shutdown
+    }
+
+    /// Drops a task that has not started. True if it was dropped before running.
+    fn cancel(&mut self, key: &TaskKey) -> bool {
+        let Some(task) = self.tasks.get_mut(key) else { return false };
+        match task.phase {
+            Phase::Fetching => {
+                self.tasks.remove(key);
+                true
+            }
+            Phase::Submitted => {
+                if self.executor.cancel(task.priority, key) {
+                    self.tasks.remove(key);
+                    true
+                } else {
+                    task.phase = Phase::Cancelled;
+                    false
+                }
+            }
+            Phase::Cancelled => false,
+        }
+    }
+
+    fn accept(&mut self, assignment: Assignment, fetches: &mut Fetches) {
+        let Some(spec) = assignment.task else { return };
+        let key = TaskKey::from(spec.key.clone());
+        if self.tasks.contains_key(&key) {
+            return;
+        }
+        let priority = Priority { user: spec.priority, generation: assignment.generation, order: spec.order };
+        let resources: Resources = spec.resources.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut missing = HashSet::new();
+        for dep in assignment.deps {
+            let dep_key = TaskKey::from(dep.key.clone());
+            if self.store.contains(&dep.key) {
+                continue;
+            }
+            missing.insert(dep_key.clone());
+            let waiting = self.fetching.entry(dep_key.clone()).or_default();
+            let first = waiting.is_empty();
+            waiting.push(key.clone());
+            if first {
+                let Some(peer) = pick_peer(&dep.addrs, &dep.key) else {
+                    self.update.fetch_failed.push(FetchFailed {
+                        key: key.to_string(),
+                        dep: dep.key.clone(),
+                        peer: String::new(),
+                        message: "the scheduler named no worker holding it".into(),
+                    });
+                    continue;
+                };
+                let kind = ValueKind::try_from(dep.kind).unwrap_or(ValueKind::Bytes);
+                let (keys, nbytes) = fetches.entry((peer, kind)).or_default();
+                keys.push(dep_key);
+                *nbytes += dep.nbytes;
+            }
+        }
+        let ready = missing.is_empty();
+        self.tasks.insert(key.clone(), WorkerTask { spec, priority, resources, missing, phase: Phase::Fetching });
+        if ready {
+            self.submit(&key);
+        }
+    }
+
+    fn start_fetch(&self, peer: String, kind: ValueKind, keys: Vec<TaskKey>, nbytes: u64) {
+        let peers = self.peers.clone();
+        let events = self.events.clone();
+        let budget = self.fetch_budget.clone();
+        tokio::spawn(async move {
+            // Hold the fetch's bytes of the in-flight budget; a fetch larger than the whole
+            // budget takes all of it, so it runs alone.
+            let kib = (nbytes / 1024).clamp(1, FETCH_BUDGET_KIB as u64) as u32;
+            let _permit = budget.acquire_many(kib).await;
+            let result = match kind {
+                ValueKind::Bytes => {
+                    let names = keys.iter().map(|k| k.to_string()).collect();
+                    peers
+                        .fetch_bytes(&peer, names)
+                        .await
+                        .map(|values| values.into_iter().map(|(k, b)| (TaskKey::from(k), Value::Bytes(b))).collect())
+                }
+                ValueKind::Batches => {
+                    let mut out = Vec::with_capacity(keys.len());
+                    let mut failed = None;
+                    for key in &keys {
+                        match peers.fetch_batches(&peer, key.as_str()).await {
+                            Ok(batches) => out.push((key.clone(), Value::Batches(batches))),
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    failed.map_or(Ok(out), Err)
+                }
+            };
+            if result.is_err() {
+                peers.forget(&peer);
+            }
+            let result = result.map_err(|e| error_chain(&e));
+            let _ = events.send(WorkerEvent::Fetched { peer, keys, result });
+        });
+    }
+
+    fn submit(&mut self, key: &TaskKey) {
+        let Some(task) = self.tasks.get_mut(key) else { return };
+        task.phase = Phase::Submitted;
+        let (store, registry, events, worker) =
+            (self.store.clone(), self.registry.clone(), self.events.clone(), self.name.clone());
+        let spec = task.spec.clone();
+        let job_key = key.clone();
+        let run = Box::pin(async move {
+            let outcome = run_call(&store, &registry, &spec, &worker).await;
+            let _ = events.send(WorkerEvent::Done { key: job_key, outcome });
+        });
+        self.executor.submit(task.priority, key.clone(), Job { resources: task.resources.clone(), run });
+    }
+
+    /// Applies something that finished in the background.
+    pub(crate) fn on_event(&mut self, event: WorkerEvent) {
+        match event {
+            WorkerEvent::Done { key, outcome } => self.on_done(key, outcome),
+            WorkerEvent::Fetched { peer, keys, result } => self.on_fetched(peer, keys, result),
+            WorkerEvent::Stored | WorkerEvent::Spilled => self.check_memory(),
+        }
+    }
+
+    fn on_done(&mut self, key: TaskKey, outcome: Result<Ran, TaskFailed>) {
+        let Some(task) = self.tasks.remove(&key) else { return };
+        if matches!(task.phase, Phase::Cancelled) {
+            return;
+        }
+        match outcome {
+            Ok(ran) => {
+                let (nbytes, kind) = (ran.value.nbytes(), ran.value.kind());
+                self.store.insert(key.clone(), ran.value);
+                self.update.finished.push(TaskFinished {
+                    key: key.to_string(),
+                    nbytes,
+                    kind: kind as i32,
+                    compute_us: ran.compute_us,
+                    start_unix_us: ran.start_unix_us,
+                });
+                self.check_memory();
+            }
+            Err(failure) => {
+                tracing::debug!(task.key = %key, error = %failure.message, "task failed");
+                self.update.failed.push(failure);
+            }
+        }
+    }
+
+    fn on_fetched(&mut self, peer: String, keys: Vec<TaskKey>, result: Result<Vec<(TaskKey, Value)>, String>) {
+        match result {
+            Ok(values) => {
+                for (key, value) in values {
+                    if !self.store.contains(key.as_str()) {
+                        self.store.insert(key.clone(), value);
+                        self.update.replicas.push(key.to_string());
+                    }
+                    for waiting in self.fetching.remove(&key).unwrap_or_default() {
+                        let ready = self.tasks.get_mut(&waiting).is_some_and(|t| {
+                            t.missing.remove(&key);
+                            t.missing.is_empty() && matches!(t.phase, Phase::Fetching)
+                        });
+                        if ready {
+                            self.submit(&waiting);
+                        }
+                    }
+                }
+                self.check_memory();
+            }
+            Err(message) => {
+                tracing::warn!(peer.addr = %peer, error = %message, "fetching inputs failed");
+                for dep in keys {
+                    for waiting in self.fetching.remove(&dep).unwrap_or_default() {
+                        if self.tasks.get(&waiting).is_some_and(|t| matches!(t.phase, Phase::Fetching)) {
+                            self.tasks.remove(&waiting);
+                            self.update.fetch_failed.push(FetchFailed {
+                                key: waiting.to_string(),
+                                dep: dep.to_string(),
+                                peer: peer.clone(),
+                                message: message.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a background spill above the spill threshold; pauses above the pause one.
+    fn check_memory(&mut self) {
+        let metrics = self.store.metrics();
+        if metrics.managed_bytes > self.spill_threshold_bytes && !self.spilling.swap(true, Ordering::AcqRel) {
+            let (store, spilling, events) = (self.store.clone(), self.spilling.clone(), self.events.clone());
+            tokio::spawn(async move {
+                match store.spill_if_needed().await {
+                    Ok(bytes) => tracing::debug!(spill.bytes = bytes, "spilled results under memory pressure"),
+                    Err(e) => tracing::error!(error = %error_chain(&e), "spilling failed; results stay in memory"),
+                }
+                spilling.store(false, Ordering::Release);
+                let _ = events.send(WorkerEvent::Spilled);
+            });
+        }
+        let pause = self.store.should_pause();
+        self.executor.set_paused(pause);
+    }
+
+    /// Sends what accumulated this turn; with `heartbeat`, sends metrics even if nothing else.
+    pub(crate) fn flush(&mut self, heartbeat: bool) {
+        let u = &self.update;
+        let empty = u.finished.is_empty()
+            && u.failed.is_empty()
+            && u.fetch_failed.is_empty()
+            && u.stolen.is_empty()
+            && u.steal_refused.is_empty()
+            && u.replicas.is_empty();
+        if empty && !heartbeat {
+            return;
+        }
+        if heartbeat {
+            self.rss_bytes = crate::config::process_memory_bytes(std::process::id()).map_or(0, |(rss, _)| rss);
+        }
+        let mut update = std::mem::take(&mut self.update);
+        update.metrics = Some(self.metrics());
+        loop {
+            let part = WorkerUpdate {
+                hello: None,
+                finished: take_front(&mut update.finished),
+                failed: take_front(&mut update.failed),
+                fetch_failed: take_front(&mut update.fetch_failed),
+                stolen: take_front(&mut update.stolen),
+                steal_refused: take_front(&mut update.steal_refused),
+                replicas: take_front(&mut update.replicas),
+                metrics: update.metrics.clone(),
+            };
+            let _ = self.outgoing.send(part);
+            if update.finished.is_empty() && update.failed.is_empty() && update.replicas.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn metrics(&self) -> WorkerMetrics {
+        let store = self.store.metrics();
+        let (running, queued) = self.executor.load();
+        WorkerMetrics {
+            managed_bytes: store.managed_bytes,
+            spilled_bytes: store.spilled_bytes,
+            rss_bytes: self.rss_bytes,
+            executing: running as u32,
+            waiting: (queued + self.fetching.len()) as u32,
+            paused: self.store.should_pause(),
+        }
+    }
+
+    /// Drops every result and spill file (shutdown).
+    pub(crate) fn clear(&self) {
+        self.store.clear();
+    }
+}
+
+fn take_front<T>(from: &mut Vec<T>) -> Vec<T> {
+    let n = from.len().min(MAX_FRAME_ENTRIES);
+    let rest = from.split_off(n);
+    std::mem::replace(from, rest)
+}
+
+/// Chooses which holder to fetch from, spreading keys over holders.
+fn pick_peer(addrs: &[String], key: &str) -> Option<String> {
+    if addrs.is_empty() {
+        return None;
+    }
+    let spread = key.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+    Some(addrs[spread % addrs.len()].clone())
+}

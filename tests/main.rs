@@ -1,0 +1,10 @@
+//! End-to-end tests: real schedulers and workers on loopback ports, real gRPC/Flight.
+//!
+//! One test binary (see `Cargo.toml`): each module is one area.
+
+mod cluster;
+mod delayed;
+mod failures;
+mod memory;
+mod process;
+mod support;
