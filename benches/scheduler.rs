@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use dusk::builtins::{add, inc};
 use dusk::testing::ProcessCluster;
-use dusk::{delayed, Client, Delayed};
+use dusk::{Client, Delayed, delayed};
 
 /// Dask distributed on this machine kind, tasks per second (from the measurements).
 const DASK_MAP_RATE: f64 = 670.0;
@@ -116,7 +116,13 @@ async fn main() -> Result {
     let tree = tree_case(&client, 10_000).await?;
     let rows = [map, chain, tree];
     for row in &rows {
-        print!("scheduler {}: {} tasks in {:.3} s = {:.0} tasks/s", row.case, row.tasks, row.seconds, row.rate());
+        print!(
+            "scheduler {}: {} tasks in {:.3} s = {:.0} tasks/s",
+            row.case,
+            row.tasks,
+            row.seconds,
+            row.rate()
+        );
         match row.baseline {
             Some(b) => println!("   (dask distributed ~{b:.0} tasks/s: {:.0}x)", row.rate() / b),
             None => println!(),
@@ -132,7 +138,15 @@ async fn main() -> Result {
     let mut csv = std::fs::File::create("target/bench/scheduler.csv")?;
     writeln!(csv, "case,tasks,seconds,tasks_per_sec,baseline_tasks_per_sec")?;
     for row in &rows {
-        writeln!(csv, "{},{},{:.6},{:.1},{}", row.case, row.tasks, row.seconds, row.rate(), row.baseline.unwrap_or(0.0))?;
+        writeln!(
+            csv,
+            "{},{},{:.6},{:.1},{}",
+            row.case,
+            row.tasks,
+            row.seconds,
+            row.rate(),
+            row.baseline.unwrap_or(0.0)
+        )?;
     }
     cluster.terminate().await?;
     Ok(())

@@ -116,8 +116,10 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 fn parse_resource(text: &str) -> Result<(String, f64), String> {
-    let (name, quantity) = text.split_once('=').ok_or_else(|| format!("expected NAME=QUANTITY, got {text:?}"))?;
-    let quantity: f64 = quantity.parse().map_err(|_| format!("quantity of {name} is not a number: {quantity:?}"))?;
+    let (name, quantity) =
+        text.split_once('=').ok_or_else(|| format!("expected NAME=QUANTITY, got {text:?}"))?;
+    let quantity: f64 =
+        quantity.parse().map_err(|_| format!("quantity of {name} is not a number: {quantity:?}"))?;
     Ok((name.to_string(), quantity))
 }
 
@@ -179,7 +181,8 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
 
 async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
     let config = SchedulerConfig { allowed_failures: args.allowed_failures, ..Default::default() };
-    let scheduler = crate::scheduler::Scheduler::bind(&format!("{}:{}", args.host, args.port), config).await?;
+    let scheduler =
+        crate::scheduler::Scheduler::bind(&format!("{}:{}", args.host, args.port), config).await?;
     println!("Dusk scheduler listening on {}", scheduler.url());
     tracing::debug!(dashboard.port = args.dashboard_port, "dashboard port reserved");
     local::shutdown_signal().await;

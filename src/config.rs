@@ -117,7 +117,9 @@ pub fn process_memory_bytes(pid: u32) -> Option<(u64, u64)> {
 
 /// A size the user typed could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid size {text:?}: expected a number of bytes with an optional unit (B, KB, MB, GB, KiB, MiB, GiB, TiB)")]
+#[error(
+    "invalid size {text:?}: expected a number of bytes with an optional unit (B, KB, MB, GB, KiB, MiB, GiB, TiB)"
+)]
 pub struct SizeParseError {
     text: String,
 }

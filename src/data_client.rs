@@ -139,13 +139,21 @@ impl DataClient {
     }
 
     /// Fetches a key holding record batches.
-    pub(crate) async fn fetch_batches(&self, addr: &str, key: &str) -> Result<Vec<RecordBatch>, TransferError> {
+    pub(crate) async fn fetch_batches(
+        &self,
+        addr: &str,
+        key: &str,
+    ) -> Result<Vec<RecordBatch>, TransferError> {
         let stream = self.do_get(addr, vec![key.to_string()]).await?;
         stream.try_collect().await.map_err(|e| TransferError::flight(addr, e))
     }
 
     /// Stores byte values on the worker at `addr` under their keys.
-    pub(crate) async fn put_bytes(&self, addr: &str, values: Vec<(String, Bytes)>) -> Result<(), TransferError> {
+    pub(crate) async fn put_bytes(
+        &self,
+        addr: &str,
+        values: Vec<(String, Bytes)>,
+    ) -> Result<(), TransferError> {
         let mut client = self.client(addr).await?;
         let batches = futures::stream::iter(chunks::encode_values(values))
             .map(|b| b.map_err(|e| FlightError::ExternalError(Box::new(e))));

@@ -45,7 +45,7 @@ pub mod worker;
 
 pub use cli::main;
 pub use client::{Client, ClientError, Future, SubmitOptions};
-pub use collections::delayed::{delayed, delayed_with, Delayed};
+pub use collections::delayed::{Delayed, delayed, delayed_with};
 pub use data_client::TransferError;
 pub use functions::builtins;
 pub use net::ConnectError;

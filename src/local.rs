@@ -66,7 +66,8 @@ pub enum LocalError {
 
 /// Runs the local cluster until Ctrl-C or SIGTERM.
 pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
-    let scheduler = Scheduler::bind(&format!("{}:{}", config.host, config.port), config.scheduler.clone()).await?;
+    let scheduler =
+        Scheduler::bind(&format!("{}:{}", config.host, config.port), config.scheduler.clone()).await?;
     let url = scheduler.url();
     println!("Dusk scheduler listening on {url}");
     println!(
@@ -78,7 +79,8 @@ pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut nannies = Vec::with_capacity(config.workers);
     for index in 0..config.workers {
-        let child = spawn_worker(&config, &url, index).map_err(|source| LocalError::Spawn { index, source })?;
+        let child =
+            spawn_worker(&config, &url, index).map_err(|source| LocalError::Spawn { index, source })?;
         nannies.push(tokio::spawn(nanny(config.clone(), url.clone(), index, child, stop_rx.clone())));
     }
     shutdown_signal().await;
@@ -114,7 +116,13 @@ fn spawn_worker(config: &LocalConfig, url: &str, index: usize) -> std::io::Resul
 }
 
 /// Keeps worker `index` running until told to stop, then stops it.
-async fn nanny(config: LocalConfig, url: String, index: usize, mut child: Child, mut stop: watch::Receiver<bool>) {
+async fn nanny(
+    config: LocalConfig,
+    url: String,
+    index: usize,
+    mut child: Child,
+    mut stop: watch::Receiver<bool>,
+) {
     let stopping = stop.clone();
     loop {
         tokio::select! {

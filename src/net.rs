@@ -31,7 +31,9 @@ pub enum ConnectError {
 }
 
 /// Accepted connections of `listener`, each with `TCP_NODELAY` set.
-pub(crate) fn incoming(listener: TcpListener) -> impl Stream<Item = std::io::Result<TcpStream>> + Send + 'static {
+pub(crate) fn incoming(
+    listener: TcpListener,
+) -> impl Stream<Item = std::io::Result<TcpStream>> + Send + 'static {
     futures::stream::unfold(listener, |listener| async move {
         let accepted = listener.accept().await.map(|(stream, _)| {
             let _ = stream.set_nodelay(true);
@@ -48,7 +50,8 @@ pub(crate) fn endpoint(url: &str) -> Result<Endpoint, ConnectError> {
         None => format!("http://{url}"),
         _ => return Err(ConnectError::InvalidUrl { url: url.to_string() }),
     };
-    let endpoint = Endpoint::from_shared(http).map_err(|_| ConnectError::InvalidUrl { url: url.to_string() })?;
+    let endpoint =
+        Endpoint::from_shared(http).map_err(|_| ConnectError::InvalidUrl { url: url.to_string() })?;
     Ok(endpoint
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))
@@ -58,7 +61,10 @@ pub(crate) fn endpoint(url: &str) -> Result<Endpoint, ConnectError> {
 
 /// Connects to a Dusk process.
 pub(crate) async fn connect(url: &str) -> Result<Channel, ConnectError> {
-    endpoint(url)?.connect().await.map_err(|source| ConnectError::Unreachable { url: url.to_string(), source })
+    endpoint(url)?
+        .connect()
+        .await
+        .map_err(|source| ConnectError::Unreachable { url: url.to_string(), source })
 }
 
 #[cfg(test)]

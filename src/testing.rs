@@ -83,9 +83,16 @@ impl LocalCluster {
     }
 
     /// Starts the cluster `spec` describes and waits until every worker has joined.
+    ///
+    /// With `DUSK_LOG` set (e.g. `DUSK_LOG=debug`), logs go to the test's output.
     pub async fn start_with(spec: ClusterSpec) -> Result<Self, TestingError> {
+        init_test_logging();
         let scheduler = Scheduler::bind("127.0.0.1:0", spec.scheduler.clone()).await?;
-        let spill_root = std::env::temp_dir().join(format!("dusk-test-{}-{}", std::process::id(), scheduler.addr().port()));
+        let spill_root = std::env::temp_dir().join(format!(
+            "dusk-test-{}-{}",
+            std::process::id(),
+            scheduler.addr().port()
+        ));
         let mut cluster = LocalCluster { scheduler, workers: Vec::new(), spec, spill_root };
         for _ in 0..cluster.spec.workers {
             cluster.add_worker().await?;
@@ -136,6 +143,16 @@ impl LocalCluster {
         }
         self.scheduler.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.spill_root);
+    }
+}
+
+/// Sends logs to the test output when `DUSK_LOG` is set; once per process.
+pub fn init_test_logging() {
+    if let Ok(filter) = std::env::var("DUSK_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -222,10 +239,9 @@ impl ProcessCluster {
     /// Kills a worker process with SIGKILL; returns its pid.
     pub async fn kill_worker(&self, client: &Client, index: usize) -> Result<u32, TestingError> {
         let info = client.cluster_info().await?;
-        let worker = info
-            .workers
-            .get(index)
-            .ok_or_else(|| TestingError::Process(format!("no worker {index} ({} running)", info.workers.len())))?;
+        let worker = info.workers.get(index).ok_or_else(|| {
+            TestingError::Process(format!("no worker {index} ({} running)", info.workers.len()))
+        })?;
         // SAFETY: kill(2) on a pid the scheduler reported; no memory is involved.
         unsafe {
             libc::kill(worker.pid as libc::pid_t, libc::SIGKILL);

@@ -48,8 +48,11 @@ async fn as_completed_yields_in_finishing_order() -> Result {
     let slow = client.submit(slow_inc, (0i64, 1500u64))?;
     let fast = client.submit(slow_inc, (1i64, 1u64))?;
     let middle = client.submit(slow_inc, (2i64, 500u64))?;
-    let order: Vec<String> =
-        client.as_completed(vec![slow.clone(), fast.clone(), middle.clone()]).map(|f| f.key().to_string()).collect().await;
+    let order: Vec<String> = client
+        .as_completed(vec![slow.clone(), fast.clone(), middle.clone()])
+        .map(|f| f.key().to_string())
+        .collect()
+        .await;
     assert_eq!(order, vec![fast.key().to_string(), middle.key().to_string(), slow.key().to_string()]);
     cluster.shutdown().await;
     Ok(())
@@ -57,9 +60,10 @@ async fn as_completed_yields_in_finishing_order() -> Result {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_task_and_its_dependents() -> Result {
-    let cluster = LocalCluster::start(1, 1).await?;
+    // Two threads: a running task cannot be interrupted, so the cluster serves on the other.
+    let cluster = LocalCluster::start(1, 2).await?;
     let client = cluster.client().await?;
-    let long = client.submit(slow_inc, (0i64, 60_000u64))?;
+    let long = client.submit(slow_inc, (0i64, 20_000u64))?;
     let after = client.submit(inc, (&long,))?;
     eventually("the long task to start", || async { tasks_in(&client, "processing").await == 1 }).await;
     client.cancel(std::slice::from_ref(&long));
@@ -121,7 +125,8 @@ async fn resources_restrict_where_tasks_run() -> Result {
     let on_gpu = client.submit_with(inc, (1i64,), SubmitOptions::default().resource("gpu", 1.0))?;
     assert_eq!(on_gpu.result().await?, 2);
     let impossible = client.submit_with(inc, (2i64,), SubmitOptions::default().resource("tpu", 1.0))?;
-    eventually("the tpu task to wait for a worker", || async { tasks_in(&client, "no-worker").await == 1 }).await;
+    eventually("the tpu task to wait for a worker", || async { tasks_in(&client, "no-worker").await == 1 })
+        .await;
     client.cancel(std::slice::from_ref(&impossible));
     assert!(matches!(impossible.result().await, Err(ClientError::Cancelled { .. })));
     cluster.shutdown().await;

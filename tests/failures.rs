@@ -21,7 +21,9 @@ async fn retries_let_a_task_that_fails_twice_succeed() -> Result {
     // With one retry fewer the same failures reach the client.
     let g = client.submit_with(flaky, (32i64, 2u64), SubmitOptions::default().retries(1))?;
     match g.result().await {
-        Err(ClientError::TaskFailed { message, .. }) => assert!(message.contains("flaky failure number 2"), "{message}"),
+        Err(ClientError::TaskFailed { message, .. }) => {
+            assert!(message.contains("flaky failure number 2"), "{message}")
+        }
         other => panic!("expected the second failure, got {other:?}"),
     }
     cluster.shutdown().await;
@@ -44,7 +46,9 @@ async fn panic_reaches_the_client_and_the_next_graph_runs() -> Result {
         other => panic!("expected a task failure, got {other:?}"),
     }
     match after.result().await {
-        Err(e @ ClientError::DependencyFailed { .. }) => assert!(e.to_string().contains("boom at row 7"), "{e}"),
+        Err(e @ ClientError::DependencyFailed { .. }) => {
+            assert!(e.to_string().contains("boom at row 7"), "{e}")
+        }
         other => panic!("expected a dependency failure, got {other:?}"),
     }
     let next = client.map(inc, 0..100i64)?;
@@ -81,8 +85,10 @@ async fn unknown_function_is_a_clear_error() -> Result {
 async fn graph_completes_when_a_worker_leaves_mid_run() -> Result {
     let mut cluster = LocalCluster::start(3, 1).await?;
     let client = cluster.client().await?;
-    let firsts: Vec<_> = (0..60i64).map(|i| client.submit(slow_inc, (i, 20u64))).collect::<std::result::Result<_, _>>()?;
-    let slow: Vec<_> = firsts.iter().map(|f| client.submit(slow_inc, (f, 20u64))).collect::<std::result::Result<_, _>>()?;
+    let firsts: Vec<_> =
+        (0..60i64).map(|i| client.submit(slow_inc, (i, 20u64))).collect::<std::result::Result<_, _>>()?;
+    let slow: Vec<_> =
+        firsts.iter().map(|f| client.submit(slow_inc, (f, 20u64))).collect::<std::result::Result<_, _>>()?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     cluster.stop_worker(0).await;
     let results = client.gather(&slow).await?;

@@ -15,7 +15,9 @@ async fn small_memory_limit_spills_and_results_stay_correct() -> Result {
     let cluster = LocalCluster::start_with(spec).await?;
     let client = cluster.client().await?;
     let size = 64 * 1024u64;
-    let blocks: Vec<_> = (0..64u8).map(|seed| client.submit(make_bytes, (size, seed))).collect::<std::result::Result<_, _>>()?;
+    let blocks: Vec<_> = (0..64u8)
+        .map(|seed| client.submit(make_bytes, (size, seed)))
+        .collect::<std::result::Result<_, _>>()?;
     client.wait(&blocks).await;
     eventually("the worker to report spilled bytes", || async {
         let info = client.cluster_info().await.expect("cluster info");
@@ -23,7 +25,8 @@ async fn small_memory_limit_spills_and_results_stay_correct() -> Result {
     })
     .await;
     // Tasks read spilled inputs back transparently...
-    let lens: Vec<_> = blocks.iter().map(|b| client.submit(byte_len, (b,))).collect::<std::result::Result<_, _>>()?;
+    let lens: Vec<_> =
+        blocks.iter().map(|b| client.submit(byte_len, (b,))).collect::<std::result::Result<_, _>>()?;
     assert!(client.gather(&lens).await?.iter().all(|n| *n == size));
     // ...and so does gather.
     let values: Vec<Bytes> = client.gather(&blocks).await?;

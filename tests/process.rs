@@ -5,7 +5,7 @@ use std::path::Path;
 
 use dusk::builtins::{add, fault_exit_worker, inc, slow_inc};
 use dusk::testing::ProcessCluster;
-use dusk::{delayed, Client, ClientError};
+use dusk::{Client, ClientError, delayed};
 use futures::StreamExt;
 
 use crate::support::eventually;
@@ -19,7 +19,7 @@ fn dusk_binary() -> &'static Path {
 fn alive(pid: u32) -> bool {
     // A zombie still has a /proc entry; count it as gone.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|state| state != "Z"))
         .unwrap_or(false)
 }
 
@@ -30,11 +30,15 @@ async fn sigkill_of_a_worker_mid_graph_still_gives_the_right_answer() -> Result 
     let leaves: Vec<_> = (0..400i64).map(|i| delayed(slow_inc, (i, 5u64))).collect();
     let mut level = leaves;
     while level.len() > 1 {
-        level = level.chunks(2).map(|p| if p.len() == 2 { delayed(add, (&p[0], &p[1])) } else { p[0].clone() }).collect();
+        level = level
+            .chunks(2)
+            .map(|p| if p.len() == 2 { delayed(add, (&p[0], &p[1])) } else { p[0].clone() })
+            .collect();
     }
     let total = client.persist(&level[0])?;
-    let some: Vec<_> =
-        (0..20i64).map(|i| client.submit(slow_inc, (i + 10_000, 5u64))).collect::<std::result::Result<_, _>>()?;
+    let some: Vec<_> = (0..20i64)
+        .map(|i| client.submit(slow_inc, (i + 10_000, 5u64)))
+        .collect::<std::result::Result<_, _>>()?;
     let mut done = client.as_completed(some);
     for _ in 0..5 {
         done.next().await;

@@ -35,7 +35,9 @@ pub fn schema() -> SchemaRef {
 }
 
 /// Cuts `(key, value)` pairs into batches of [`schema`], lazily.
-pub fn encode_values(values: Vec<(String, Bytes)>) -> impl Iterator<Item = Result<RecordBatch, WireError>> + Send {
+pub fn encode_values(
+    values: Vec<(String, Bytes)>,
+) -> impl Iterator<Item = Result<RecordBatch, WireError>> + Send {
     let mut rows = values.into_iter().flat_map(|(key, value)| {
         let total = value.len();
         let pieces = total.div_ceil(MAX_CHUNK_BYTES).max(1);
@@ -78,10 +80,7 @@ fn rows_to_batch(rows: Vec<(String, u64, Bytes)>) -> Result<RecordBatch, WireErr
     for row in &rows {
         keys.append_value(&row.0);
     }
-    Ok(RecordBatch::try_new(
-        schema(),
-        vec![Arc::new(keys.finish()), Arc::new(totals), Arc::new(chunks)],
-    )?)
+    Ok(RecordBatch::try_new(schema(), vec![Arc::new(keys.finish()), Arc::new(totals), Arc::new(chunks)])?)
 }
 
 /// Reassembles values from batches of [`schema`], in the order they were sent.
@@ -104,7 +103,8 @@ impl ValueAssembler {
         let mut done = Vec::new();
         for row in 0..batch.num_rows() {
             let key = keys.value(row);
-            let total = usize::try_from(totals.value(row)).map_err(|_| chunk_error("value larger than memory"))?;
+            let total =
+                usize::try_from(totals.value(row)).map_err(|_| chunk_error("value larger than memory"))?;
             let chunk = chunks.value(row);
             let continues = matches!(&self.current, Some((k, buf)) if k == key && buf.len() < total);
             if !continues {
@@ -113,7 +113,9 @@ impl ValueAssembler {
             }
             if let Some((_, buf)) = &mut self.current {
                 if buf.len() + chunk.len() > total {
-                    return Err(chunk_error(format!("value {key} is longer than its announced {total} bytes")));
+                    return Err(chunk_error(format!(
+                        "value {key} is longer than its announced {total} bytes"
+                    )));
                 }
                 buf.extend_from_slice(chunk);
             }
@@ -182,7 +184,8 @@ mod tests {
 
     #[test]
     fn repeated_key_yields_two_values() -> Result<(), WireError> {
-        let values = vec![("k".to_string(), Bytes::from_static(b"1")), ("k".to_string(), Bytes::from_static(b"2"))];
+        let values =
+            vec![("k".to_string(), Bytes::from_static(b"1")), ("k".to_string(), Bytes::from_static(b"2"))];
         assert_eq!(round_trip(values.clone())?, values);
         Ok(())
     }

@@ -23,10 +23,7 @@ pub fn decode_message<M: Message + Default>(bytes: &[u8], what: &'static str) ->
 
 /// Wraps a control message into a `FlightData` frame of an exchange stream.
 pub fn to_flight_data<M: Message>(message: &M) -> FlightData {
-    FlightData {
-        app_metadata: encode_message(message),
-        ..Default::default()
-    }
+    FlightData { app_metadata: encode_message(message), ..Default::default() }
 }
 
 /// Reads the control message carried by a `FlightData` frame.

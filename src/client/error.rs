@@ -134,12 +134,18 @@ impl ClientError {
     pub(crate) fn from_failure(f: TaskFailed) -> Self {
         let kind = FailureKind::try_from(f.kind).unwrap_or(FailureKind::Internal);
         match kind {
-            FailureKind::Raised | FailureKind::Internal => {
-                ClientError::TaskFailed { key: f.key, function: f.function, worker: f.worker, message: f.message }
-            }
-            FailureKind::UnknownFunction => {
-                ClientError::UnknownFunction { key: f.key, function: f.function, worker: f.worker, message: f.message }
-            }
+            FailureKind::Raised | FailureKind::Internal => ClientError::TaskFailed {
+                key: f.key,
+                function: f.function,
+                worker: f.worker,
+                message: f.message,
+            },
+            FailureKind::UnknownFunction => ClientError::UnknownFunction {
+                key: f.key,
+                function: f.function,
+                worker: f.worker,
+                message: f.message,
+            },
             FailureKind::BadArgument => {
                 ClientError::BadArgument { key: f.key, function: f.function, message: f.message }
             }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use dusk_flight::messages::ClientUpdate;
 use serde::de::DeserializeOwned;
 
-use super::session::Shared;
 use super::ClientError;
+use super::session::Shared;
 use crate::graph::TaskKey;
 
 /// A counted reference to a key, untyped. While any exists the scheduler keeps the key's

@@ -110,6 +110,7 @@ pub(crate) async fn gather_bytes(
 /// Waits (bounded) until the scheduler no longer reports `key` ready on `addr`.
 async fn wait_moved_from(shared: &Shared, key: &TaskKey, addr: &str) {
     let Some(mut rx) = shared.keys.subscribe(key) else { return };
-    let moved = rx.wait_for(|s| !matches!(s, KeyStatus::Ready { addrs, .. } if addrs.iter().any(|a| a == addr)));
+    let moved =
+        rx.wait_for(|s| !matches!(s, KeyStatus::Ready { addrs, .. } if addrs.iter().any(|a| a == addr)));
     let _ = tokio::time::timeout(RELOCATE_TIMEOUT, moved).await;
 }

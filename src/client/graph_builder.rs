@@ -7,11 +7,11 @@
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dusk_flight::messages::{arg, Arg, TaskSpec};
+use dusk_flight::messages::{Arg, TaskSpec, arg};
 
 use super::args::ArgSource;
 use super::future::KeyRef;
@@ -80,10 +80,10 @@ impl GraphBuilder {
             }
             stack.push((node.clone(), true));
             for a in node.args.iter().rev() {
-                if let ArgSource::Node(child) = a {
-                    if !self.seen.contains(&child.key) {
-                        stack.push((child.clone(), false));
-                    }
+                if let ArgSource::Node(child) = a
+                    && !self.seen.contains(&child.key)
+                {
+                    stack.push((child.clone(), false));
                 }
             }
         }
@@ -110,7 +110,10 @@ impl GraphBuilder {
                 }
                 ArgSource::Node(n) => arg::Value::Key(n.key.to_string()),
                 ArgSource::Invalid(message) => {
-                    return Err(ClientError::Encode { function: function.to_string(), message: message.clone() });
+                    return Err(ClientError::Encode {
+                        function: function.to_string(),
+                        message: message.clone(),
+                    });
                 }
             };
             wire_args.push(Arg { value: Some(value) });

@@ -57,9 +57,12 @@ impl KeyTable {
 
     /// Counts one more future of `key`.
     pub(crate) fn acquire(&self, key: &TaskKey) {
-        let initial = if self.closed.load(Ordering::Acquire) { KeyStatus::Disconnected } else { KeyStatus::Pending };
-        self.lock().entry(key.clone()).or_insert_with(|| Entry { refs: 0, status: watch::channel(initial).0 }).refs +=
-            1;
+        let initial =
+            if self.closed.load(Ordering::Acquire) { KeyStatus::Disconnected } else { KeyStatus::Pending };
+        self.lock()
+            .entry(key.clone())
+            .or_insert_with(|| Entry { refs: 0, status: watch::channel(initial).0 })
+            .refs += 1;
     }
 
     /// Counts one future fewer; true when it was the last.

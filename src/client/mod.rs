@@ -7,18 +7,18 @@
 //! the cluster free its result.
 
 mod args;
-mod client;
 mod error;
 mod future;
 mod gather;
 mod graph_builder;
+mod handle;
 mod key_table;
 mod options;
 mod session;
 
 pub use args::{ArgSource, IntoArg, IntoArgs};
-pub use client::Client;
 pub use error::ClientError;
 pub use future::{Future, KeyRef};
 pub(crate) use graph_builder::call_key;
+pub use handle::Client;
 pub use options::SubmitOptions;

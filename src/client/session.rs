@@ -19,11 +19,11 @@ use dusk_flight::envelope::{decode_message, encode_message, from_flight_data, to
 use dusk_flight::messages::{ClientEvents, ClientHello, ClientUpdate, ValueKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 use tonic::Streaming;
+use tonic::transport::Channel;
 
-use super::key_table::{KeyStatus, KeyTable};
 use super::ClientError;
+use super::key_table::{KeyStatus, KeyTable};
 use crate::data_client::DataClient;
 use crate::net;
 
@@ -91,11 +91,24 @@ pub(crate) async fn connect(url: &str, name: &str) -> Result<Arc<Shared>, Client
     let id = welcome.welcome.ok_or(ClientError::Disconnected)?;
     let keys = Arc::new(KeyTable::default());
     let inbound = tokio::spawn(apply_events(inbound, keys.clone()));
-    Ok(Arc::new(Shared { url: url.to_string(), id, keys, data: DataClient::new(), scheduler, commands, inbound }))
+    Ok(Arc::new(Shared {
+        url: url.to_string(),
+        id,
+        keys,
+        data: DataClient::new(),
+        scheduler,
+        commands,
+        inbound,
+    }))
 }
 
 fn entries(u: &ClientUpdate) -> usize {
-    u.submit.len() + u.want.len() + u.release.len() + u.cancel.len() + u.scattered.len() + u.fire_and_forget.len()
+    u.submit.len()
+        + u.want.len()
+        + u.release.len()
+        + u.cancel.len()
+        + u.scattered.len()
+        + u.fire_and_forget.len()
 }
 
 /// True when `next` can join `frame` without changing what the scheduler does.

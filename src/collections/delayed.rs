@@ -35,7 +35,10 @@ pub struct Node {
 
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Node").field("key", &self.key).field("function", &self.function).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("key", &self.key)
+            .field("function", &self.function)
+            .finish_non_exhaustive()
     }
 }
 

@@ -201,7 +201,8 @@ mod tests {
     #[test]
     fn wrong_argument_type_names_the_parameter() -> Result<(), CallError> {
         let call = FunctionRegistry::from_linked().get("registry_test_concat").expect("registered");
-        let err = call(&[encode_result(&1.5f64)?, encode_result(&7u32)?]).expect_err("f64 is not a string");
+        let not_utf8 = encode_result(&vec![0xffu8, 0xfe])?;
+        let err = call(&[not_utf8, encode_result(&7u32)?]).expect_err("invalid UTF-8 is not a string");
         assert!(matches!(err, CallError::BadArgument { param: "a", .. }), "{err}");
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Tasks: one unit of work with its inputs.
 
 use bytes::Bytes;
-use dusk_flight::messages::{arg, Arg as WireArg, TaskSpec};
+use dusk_flight::messages::{Arg as WireArg, TaskSpec, arg};
 
 use super::{Priority, Resources, TaskKey};
 
@@ -59,10 +59,10 @@ impl Task {
             .collect();
         let mut deps: Vec<TaskKey> = Vec::new();
         for a in &args {
-            if let Arg::Key(k) = a {
-                if !deps.contains(k) {
-                    deps.push(k.clone());
-                }
+            if let Arg::Key(k) = a
+                && !deps.contains(k)
+            {
+                deps.push(k.clone());
             }
         }
         Task {

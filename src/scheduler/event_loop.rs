@@ -64,7 +64,8 @@ pub(crate) async fn run(
 ) {
     let mut tick = tokio::time::interval(config.steal_interval.min(Duration::from_millis(500)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut lp = Loop { state: SchedulerState::new(config), workers: HashMap::new(), clients: HashMap::new() };
+    let mut lp =
+        Loop { state: SchedulerState::new(config), workers: HashMap::new(), clients: HashMap::new() };
     loop {
         tokio::select! {
             event = events.recv() => {
@@ -85,10 +86,10 @@ pub(crate) async fn run(
             }
             _ = shutdown.changed() => break,
         }
-        if lp.state.config.validate {
-            if let Err(e) = lp.state.validate() {
-                panic!("scheduler state invalid: {e}");
-            }
+        if lp.state.config.validate
+            && let Err(e) = lp.state.validate()
+        {
+            panic!("scheduler state invalid: {e}");
         }
         lp.flush();
     }
@@ -214,7 +215,10 @@ fn split_instructions(mut frame: WorkerInstructions) -> Vec<WorkerInstructions> 
             steal: take_front(&mut frame.steal),
             shutdown: frame.shutdown,
         };
-        let done = frame.compute.is_empty() && frame.free.is_empty() && frame.cancel.is_empty() && frame.steal.is_empty();
+        let done = frame.compute.is_empty()
+            && frame.free.is_empty()
+            && frame.cancel.is_empty()
+            && frame.steal.is_empty();
         parts.push(part);
         if done {
             return parts;
@@ -232,7 +236,10 @@ fn split_events(mut frame: ClientEvents) -> Vec<ClientEvents> {
             cancelled: take_front(&mut frame.cancelled),
             lost: take_front(&mut frame.lost),
         };
-        let done = frame.ready.is_empty() && frame.failed.is_empty() && frame.cancelled.is_empty() && frame.lost.is_empty();
+        let done = frame.ready.is_empty()
+            && frame.failed.is_empty()
+            && frame.cancelled.is_empty()
+            && frame.lost.is_empty();
         parts.push(part);
         if done {
             return parts;

@@ -114,7 +114,7 @@ impl SchedulerState {
         self.group_durations
             .get(key.group())
             .copied()
-            .unwrap_or_else(|| self.config.unknown_task_duration.as_secs_f64())
+            .unwrap_or(self.config.unknown_task_duration.as_secs_f64())
     }
 
     /// Learns from a finished run.
@@ -133,7 +133,7 @@ fn load(w: &WorkerRecord) -> f64 {
 mod tests {
     use std::time::Instant;
 
-    use dusk_flight::messages::{arg, Arg, ClientUpdate, TaskSpec, WorkerHello};
+    use dusk_flight::messages::{Arg, ClientUpdate, TaskSpec, WorkerHello, arg};
 
     use super::*;
     use crate::config::SchedulerConfig;
@@ -160,11 +160,19 @@ mod tests {
         let client = s.add_client();
         s.client_update(
             client,
-            ClientUpdate { submit: vec![call("x-1", &[]), call("y-1", &["x-1"])], want: vec!["y-1".into()], ..Default::default() },
+            ClientUpdate {
+                submit: vec![call("x-1", &[]), call("y-1", &["x-1"])],
+                want: vec!["y-1".into()],
+                ..Default::default()
+            },
         );
         let on = s.tasks["x-1"].processing_on.expect("x-1 runs somewhere");
         let update = dusk_flight::messages::WorkerUpdate {
-            finished: vec![dusk_flight::messages::TaskFinished { key: "x-1".into(), nbytes: 1 << 30, ..Default::default() }],
+            finished: vec![dusk_flight::messages::TaskFinished {
+                key: "x-1".into(),
+                nbytes: 1 << 30,
+                ..Default::default()
+            }],
             ..Default::default()
         };
         s.worker_update(on, update, Instant::now());

@@ -23,9 +23,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::event_loop::{self, Event};
 use super::SchedulerError;
+use super::event_loop::{self, Event};
 use crate::config::SchedulerConfig;
+
+/// How long open connections get to close when the scheduler shuts down.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Largest gRPC message the scheduler accepts or sends.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 256 << 20;
@@ -40,7 +43,9 @@ impl Scheduler {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| SchedulerError::Bind { addr: addr.to_string(), source })?;
-        let local = listener.local_addr().map_err(|source| SchedulerError::Bind { addr: addr.to_string(), source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SchedulerError::Bind { addr: addr.to_string(), source })?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let event_loop = tokio::spawn(event_loop::run(config, events_rx, shutdown_rx.clone()));
@@ -84,11 +89,14 @@ impl SchedulerHandle {
         format!("grpc://{}", self.addr)
     }
 
-    /// Tells workers to stop, stops serving and waits until both have.
-    pub async fn shutdown(self) {
+    /// Tells workers to stop and stops serving. Connections still open after a grace
+    /// period (a client that keeps its session open) are cut.
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         let _ = self.event_loop.await;
-        let _ = self.server.await;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.server).await.is_err() {
+            self.server.abort();
+        }
     }
 
     /// Serves until the process ends.
@@ -114,7 +122,10 @@ impl SchedulerService {
         mut frames: Streaming<FlightData>,
     ) -> Result<BoxStream<'static, Result<FlightData, Status>>, Status> {
         let update: WorkerUpdate = from_flight_data(&first, "worker hello")?;
-        let hello = update.hello.clone().ok_or_else(|| Status::invalid_argument("first worker frame has no hello"))?;
+        let hello = update
+            .hello
+            .clone()
+            .ok_or_else(|| Status::invalid_argument("first worker frame has no hello"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (reply, id) = oneshot::channel();
         self.events.send(Event::WorkerJoined { hello, tx, reply }).map_err(|_| gone())?;
@@ -190,19 +201,31 @@ impl FlightService for SchedulerService {
         Err(Status::unimplemented("handshake: the scheduler needs no authentication yet"))
     }
 
-    async fn list_flights(&self, _request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(
+        &self,
+        _request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
         Err(Status::unimplemented("list_flights is not served by the scheduler"))
     }
 
-    async fn get_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         Err(Status::unimplemented("get_flight_info is not served by the scheduler yet"))
     }
 
-    async fn poll_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
         Err(Status::unimplemented("poll_flight_info is not served by the scheduler"))
     }
 
-    async fn get_schema(&self, _request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+    async fn get_schema(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
         Err(Status::unimplemented("get_schema is not served by the scheduler yet"))
     }
 
@@ -210,20 +233,28 @@ impl FlightService for SchedulerService {
         Err(Status::unimplemented("results are served by workers, not the scheduler"))
     }
 
-    async fn do_put(&self, _request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+    async fn do_put(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
         Err(Status::unimplemented("scatter data to workers, not the scheduler"))
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
         let (reply, answer) = oneshot::channel();
-        self.events.send(Event::Action { kind: action.r#type, body: action.body, reply }).map_err(|_| gone())?;
+        self.events
+            .send(Event::Action { kind: action.r#type, body: action.body, reply })
+            .map_err(|_| gone())?;
         let body = answer.await.map_err(|_| gone())??;
         let result = arrow_flight::Result { body };
         Ok(Response::new(futures::stream::once(async { Ok(result) }).boxed()))
     }
 
-    async fn list_actions(&self, _request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
         use dusk_flight::actions::*;
         let kinds = [PUBLISH, UNPUBLISH, GET_DATASET, LIST_DATASETS, SCATTER_TARGETS, CLUSTER_INFO];
         let list: Vec<Result<ActionType, Status>> = kinds

@@ -185,7 +185,12 @@ impl SchedulerState {
     fn on_finished(&mut self, id: WorkerId, done: dusk_flight::messages::TaskFinished, recs: &mut Recs) {
         let kind = ValueKind::try_from(done.kind).unwrap_or(ValueKind::Bytes);
         if self.is_processing_on(&done.key, id) {
-            let next = Next::Memory { worker: id, nbytes: done.nbytes, kind, compute_secs: done.compute_us as f64 / 1e6 };
+            let next = Next::Memory {
+                worker: id,
+                nbytes: done.nbytes,
+                kind,
+                compute_secs: done.compute_us as f64 / 1e6,
+            };
             recs.push_back((TaskKey::from(done.key), next));
         } else if self.tasks.get(done.key.as_str()).is_some_and(|t| t.state == TaskState::Memory) {
             // A second copy, e.g. a task stolen after it had started: keep it as a replica.
@@ -218,19 +223,19 @@ impl SchedulerState {
         let peer = self.workers.values().find(|w| w.data_addr == ff.peer).map(|w| w.id);
         tracing::warn!(task.key = %ff.key, dep.key = %ff.dep, peer.addr = %ff.peer, error = %ff.message,
             "worker could not fetch a dependency");
-        if let (Some(peer), Some(dep)) = (peer, self.tasks.get_mut(ff.dep.as_str())) {
-            if dep.who_has.remove(&peer) {
-                let dep_key = dep.task.key.clone();
-                let nbytes = dep.nbytes;
-                if dep.who_has.is_empty() && dep.state == TaskState::Memory {
-                    // Put the peer's link back so the reset frees its copy too.
-                    dep.who_has.insert(peer);
-                    recs.push_back((dep_key, Next::Reset));
-                } else if let Some(w) = self.workers.get_mut(&peer) {
-                    w.has_what.remove(&dep_key);
-                    w.nbytes = w.nbytes.saturating_sub(nbytes);
-                    self.outbox.worker(peer).free.push(ff.dep.clone());
-                }
+        if let (Some(peer), Some(dep)) = (peer, self.tasks.get_mut(ff.dep.as_str()))
+            && dep.who_has.remove(&peer)
+        {
+            let dep_key = dep.task.key.clone();
+            let nbytes = dep.nbytes;
+            if dep.who_has.is_empty() && dep.state == TaskState::Memory {
+                // Put the peer's link back so the reset frees its copy too.
+                dep.who_has.insert(peer);
+                recs.push_back((dep_key, Next::Reset));
+            } else if let Some(w) = self.workers.get_mut(&peer) {
+                w.has_what.remove(&dep_key);
+                w.nbytes = w.nbytes.saturating_sub(nbytes);
+                self.outbox.worker(peer).free.push(ff.dep.clone());
             }
         }
         if self.is_processing_on(&ff.key, id) {
@@ -245,11 +250,11 @@ impl SchedulerState {
             self.outbox.worker(id).free.push(key.to_string());
             return;
         }
-        if let Some(t) = self.tasks.get_mut(&key) {
-            if t.who_has.insert(id) {
-                worker.has_what.insert(key);
-                worker.nbytes += t.nbytes;
-            }
+        if let Some(t) = self.tasks.get_mut(&key)
+            && t.who_has.insert(id)
+        {
+            worker.has_what.insert(key);
+            worker.nbytes += t.nbytes;
         }
     }
 
@@ -304,19 +309,18 @@ impl SchedulerState {
         for s in update.scattered {
             self.on_scattered(id, s, &mut recs);
         }
-        if !update.submit.is_empty() {
-            self.add_tasks(update.submit, &mut recs);
-        }
+        let added =
+            if update.submit.is_empty() { Vec::new() } else { self.add_tasks(update.submit, &mut recs) };
         for key in update.want {
             self.want(id, TaskKey::from(key), &mut recs);
         }
         for key in update.fire_and_forget {
-            if let Some(t) = self.tasks.get_mut(key.as_str()) {
-                if !matches!(t.state, TaskState::Memory | TaskState::Erred) {
-                    t.fire_and_forget = true;
-                    if t.state == TaskState::Released {
-                        recs.push_back((TaskKey::from(key), Next::Waiting));
-                    }
+            if let Some(t) = self.tasks.get_mut(key.as_str())
+                && !matches!(t.state, TaskState::Memory | TaskState::Erred)
+            {
+                t.fire_and_forget = true;
+                if t.state == TaskState::Released {
+                    recs.push_back((TaskKey::from(key), Next::Waiting));
                 }
             }
         }
@@ -326,6 +330,8 @@ impl SchedulerState {
         if !update.cancel.is_empty() {
             self.cancel(id, update.cancel, &mut recs);
         }
+        // New tasks that nothing wants or reads are dropped at once (a no-op for the rest).
+        recs.extend(added.into_iter().map(|k| (k, Next::Release)));
         self.transitions(recs);
         self.fill_queue();
     }
@@ -344,7 +350,9 @@ impl SchedulerState {
             return;
         };
         let generation = self.next_generation();
-        self.tasks.entry(key.clone()).or_insert_with(|| TaskRecord::new(Task::scattered(key.clone(), generation)));
+        self.tasks
+            .entry(key.clone())
+            .or_insert_with(|| TaskRecord::new(Task::scattered(key.clone(), generation)));
         let kind = ValueKind::try_from(s.kind).unwrap_or(ValueKind::Bytes);
         let next = Next::Memory { worker, nbytes: s.nbytes, kind, compute_secs: 0.0 };
         if self.tasks.get(&key).is_some_and(|t| t.state == TaskState::Released) {
@@ -361,7 +369,7 @@ impl SchedulerState {
     }
 
     /// Adds a graph. Known keys are kept as they are (the same key is the same work).
-    fn add_tasks(&mut self, specs: Vec<dusk_flight::messages::TaskSpec>, recs: &mut Recs) {
+    fn add_tasks(&mut self, specs: Vec<dusk_flight::messages::TaskSpec>, recs: &mut Recs) -> Vec<TaskKey> {
         let generation = self.next_generation();
         let mut added = Vec::new();
         for spec in specs {
@@ -372,7 +380,7 @@ impl SchedulerState {
             added.push(task.key.clone());
             self.tasks.insert(task.key.clone(), TaskRecord::new(task));
         }
-        for key in added {
+        for key in added.iter().cloned() {
             let deps = self.tasks.get(&key).map(|t| t.task.deps.clone()).unwrap_or_default();
             let mut unknown = None;
             for dep in deps {
@@ -390,7 +398,9 @@ impl SchedulerState {
                     let failure = TaskFailed {
                         key: key.to_string(),
                         kind: FailureKind::UnknownDependency as i32,
-                        message: format!("depends on {dep}, which the scheduler does not know (released or never submitted)"),
+                        message: format!(
+                            "depends on {dep}, which the scheduler does not know (released or never submitted)"
+                        ),
                         function: t.task.function().to_string(),
                         ..Default::default()
                     };
@@ -398,6 +408,7 @@ impl SchedulerState {
                 }
             }
         }
+        added
     }
 
     fn want(&mut self, id: ClientId, key: TaskKey, recs: &mut Recs) {
@@ -433,10 +444,10 @@ impl SchedulerState {
         if let Some(client) = self.clients.get_mut(&id) {
             client.wants.remove(key);
         }
-        if let Some(t) = self.tasks.get_mut(key) {
-            if t.who_wants.remove(&id) {
-                recs.push_back((key.clone(), Next::Release));
-            }
+        if let Some(t) = self.tasks.get_mut(key)
+            && t.who_wants.remove(&id)
+        {
+            recs.push_back((key.clone(), Next::Release));
         }
     }
 
@@ -546,7 +557,11 @@ impl SchedulerState {
                     pid: w.pid,
                 })
                 .collect(),
-            tasks_by_state: self.count_by_state().into_iter().map(|(s, n)| (s.name().to_string(), n)).collect(),
+            tasks_by_state: self
+                .count_by_state()
+                .into_iter()
+                .map(|(s, n)| (s.name().to_string(), n))
+                .collect(),
             transitions: self.transition_count,
         }
     }

@@ -63,7 +63,7 @@ impl SchedulerState {
                 .map(|t| (t.task.priority, t.task.key.clone()))
                 .collect();
             // Give away the tasks the victim would run last.
-            candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
             candidates.truncate(spare.min(budget));
             budget -= candidates.len();
             if candidates.is_empty() {

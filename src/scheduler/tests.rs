@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use dusk_flight::messages::{
-    arg, Arg, ClientUpdate, FailureKind, FetchFailed, Scattered, TaskFailed, TaskFinished, TaskSpec, WorkerHello,
-    WorkerUpdate,
+    Arg, ClientUpdate, FailureKind, FetchFailed, Scattered, TaskFailed, TaskFinished, TaskSpec, WorkerHello,
+    WorkerUpdate, arg,
 };
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
@@ -35,7 +35,13 @@ struct Sim {
 impl Sim {
     fn new(seed: u64) -> Self {
         let config = SchedulerConfig { validate: true, allowed_failures: 2, ..Default::default() };
-        Sim { s: SchedulerState::new(config), rng: SmallRng::seed_from_u64(seed), next_key: 0, next_addr: 0, clients: Vec::new() }
+        Sim {
+            s: SchedulerState::new(config),
+            rng: SmallRng::seed_from_u64(seed),
+            next_key: 0,
+            next_addr: 0,
+            clients: Vec::new(),
+        }
     }
 
     fn add_worker(&mut self) {
@@ -97,28 +103,44 @@ impl Sim {
             10..=24 => self.submit_graph(),
             25..=64 => {
                 if let Some((w, key)) = self.random_processing() {
-                    let finished = vec![TaskFinished { key, nbytes: self.rng.random_range(0..1000), ..Default::default() }];
+                    let finished = vec![TaskFinished {
+                        key,
+                        nbytes: self.rng.random_range(0..1000),
+                        ..Default::default()
+                    }];
                     self.s.worker_update(w, WorkerUpdate { finished, ..Default::default() }, now);
                 }
             }
             65..=69 => {
                 if let Some((w, key)) = self.random_processing() {
-                    let failed = vec![TaskFailed { key, kind: FailureKind::Raised as i32, message: "boom".into(), ..Default::default() }];
+                    let failed = vec![TaskFailed {
+                        key,
+                        kind: FailureKind::Raised as i32,
+                        message: "boom".into(),
+                        ..Default::default()
+                    }];
                     self.s.worker_update(w, WorkerUpdate { failed, ..Default::default() }, now);
                 }
             }
             70..=74 => {
                 let Some(&client) = self.clients.choose(&mut self.rng) else { return };
-                let wants: Vec<String> = self.s.clients[&client].wants.iter().map(|k| k.to_string()).collect();
+                let wants: Vec<String> =
+                    self.s.clients[&client].wants.iter().map(|k| k.to_string()).collect();
                 if let Some(k) = wants.choose(&mut self.rng) {
-                    self.s.client_update(client, ClientUpdate { release: vec![k.clone()], ..Default::default() });
+                    self.s.client_update(
+                        client,
+                        ClientUpdate { release: vec![k.clone()], ..Default::default() },
+                    );
                 }
             }
             75..=77 => {
                 let Some(&client) = self.clients.choose(&mut self.rng) else { return };
                 let keys: Vec<String> = self.s.tasks.keys().map(|k| k.to_string()).collect();
                 if let Some(k) = keys.choose(&mut self.rng) {
-                    self.s.client_update(client, ClientUpdate { cancel: vec![k.clone()], ..Default::default() });
+                    self.s.client_update(
+                        client,
+                        ClientUpdate { cancel: vec![k.clone()], ..Default::default() },
+                    );
                 }
             }
             78..=81 => {
@@ -126,8 +148,13 @@ impl Sim {
                 let requests: Vec<(WorkerId, Vec<String>)> =
                     self.s.outbox.workers.iter().map(|(w, f)| (*w, f.steal.clone())).collect();
                 for (w, keys) in requests {
-                    let (stolen, refused): (Vec<String>, Vec<String>) = keys.into_iter().partition(|_| self.rng.random_bool(0.5));
-                    self.s.worker_update(w, WorkerUpdate { stolen, steal_refused: refused, ..Default::default() }, now);
+                    let (stolen, refused): (Vec<String>, Vec<String>) =
+                        keys.into_iter().partition(|_| self.rng.random_bool(0.5));
+                    self.s.worker_update(
+                        w,
+                        WorkerUpdate { stolen, steal_refused: refused, ..Default::default() },
+                        now,
+                    );
                 }
             }
             82..=84 => {
@@ -136,7 +163,8 @@ impl Sim {
                     if let Some(dep) = deps.first() {
                         let holder = self.s.tasks[dep].who_has.iter().next().copied();
                         let peer = holder.map(|h| self.s.workers[&h].data_addr.clone()).unwrap_or_default();
-                        let ff = vec![FetchFailed { key, dep: dep.to_string(), peer, message: "gone".into() }];
+                        let ff =
+                            vec![FetchFailed { key, dep: dep.to_string(), peer, message: "gone".into() }];
                         self.s.worker_update(w, WorkerUpdate { fetch_failed: ff, ..Default::default() }, now);
                     }
                 }
@@ -146,14 +174,22 @@ impl Sim {
                 let Some(w) = self.random_worker() else { return };
                 let addr = self.s.workers[&w].data_addr.clone();
                 self.next_key += 1;
-                let scattered = vec![Scattered { key: format!("scatter-{}", self.next_key), worker_addr: addr, nbytes: 10, kind: 0 }];
+                let scattered = vec![Scattered {
+                    key: format!("scatter-{}", self.next_key),
+                    worker_addr: addr,
+                    nbytes: 10,
+                    kind: 0,
+                }];
                 self.s.client_update(client, ClientUpdate { scattered, ..Default::default() });
             }
             88..=89 => {
                 let Some(&client) = self.clients.choose(&mut self.rng) else { return };
                 let keys: Vec<String> = self.s.tasks.keys().map(|k| k.to_string()).collect();
                 if let Some(k) = keys.choose(&mut self.rng) {
-                    self.s.client_update(client, ClientUpdate { fire_and_forget: vec![k.clone()], ..Default::default() });
+                    self.s.client_update(
+                        client,
+                        ClientUpdate { fire_and_forget: vec![k.clone()], ..Default::default() },
+                    );
                 }
             }
             _ => {
@@ -172,7 +208,10 @@ impl Sim {
             self.add_worker();
         }
         for _ in 0..100_000 {
-            let Some(w) = self.s.workers.keys().copied().find(|w| !self.s.workers[w].processing.is_empty()) else { break };
+            let Some(w) = self.s.workers.keys().copied().find(|w| !self.s.workers[w].processing.is_empty())
+            else {
+                break;
+            };
             let finished: Vec<TaskFinished> = self.s.workers[&w]
                 .processing
                 .iter()
@@ -213,15 +252,31 @@ fn validate_passes_after_every_transition_of_random_workloads() {
 
 #[test]
 fn killed_worker_after_allowed_failures() {
-    let mut s = SchedulerState::new(SchedulerConfig { validate: true, allowed_failures: 2, ..Default::default() });
+    let mut s =
+        SchedulerState::new(SchedulerConfig { validate: true, allowed_failures: 2, ..Default::default() });
     let c = s.add_client();
     let mut next = 0;
     let mut add = |s: &mut SchedulerState| {
         next += 1;
-        s.add_worker(WorkerHello { data_addr: format!("w{next}"), threads: 1, name: format!("w{next}"), ..Default::default() }, Instant::now())
+        s.add_worker(
+            WorkerHello {
+                data_addr: format!("w{next}"),
+                threads: 1,
+                name: format!("w{next}"),
+                ..Default::default()
+            },
+            Instant::now(),
+        )
     };
     add(&mut s);
-    s.client_update(c, ClientUpdate { submit: vec![call("crash-1".into(), &[])], want: vec!["crash-1".into()], ..Default::default() });
+    s.client_update(
+        c,
+        ClientUpdate {
+            submit: vec![call("crash-1".into(), &[])],
+            want: vec!["crash-1".into()],
+            ..Default::default()
+        },
+    );
     for _ in 0..3 {
         let w = s.tasks["crash-1"].processing_on.expect("assigned");
         add(&mut s);
@@ -239,7 +294,8 @@ fn killed_worker_after_allowed_failures() {
 fn lost_result_is_recomputed_from_lineage() {
     let mut s = SchedulerState::new(SchedulerConfig { validate: true, ..Default::default() });
     let c = s.add_client();
-    let a = s.add_worker(WorkerHello { data_addr: "a".into(), threads: 1, ..Default::default() }, Instant::now());
+    let a =
+        s.add_worker(WorkerHello { data_addr: "a".into(), threads: 1, ..Default::default() }, Instant::now());
     let submit = vec![call("x-1".into(), &[]), call("y-1".into(), &["x-1".into()])];
     s.client_update(c, ClientUpdate { submit, want: vec!["y-1".into(), "x-1".into()], ..Default::default() });
     let finish = |s: &mut SchedulerState, w, key: &str| {
@@ -249,7 +305,8 @@ fn lost_result_is_recomputed_from_lineage() {
     finish(&mut s, a, "x-1");
     finish(&mut s, a, "y-1");
     assert_eq!(s.tasks["y-1"].state, TaskState::Memory);
-    let b = s.add_worker(WorkerHello { data_addr: "b".into(), threads: 1, ..Default::default() }, Instant::now());
+    let b =
+        s.add_worker(WorkerHello { data_addr: "b".into(), threads: 1, ..Default::default() }, Instant::now());
     s.remove_worker(a);
     s.validate().expect("valid");
     // Both results were only on `a`: x-1 runs again first, then y-1.

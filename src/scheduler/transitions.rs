@@ -12,7 +12,7 @@
 use dusk_flight::messages::{Assignment, DepLocation, FailureKind, TaskFailed, ValueKind};
 
 use super::records::{TaskState, WorkerId};
-use super::state::{ready_event, Recs, SchedulerState};
+use super::state::{Recs, SchedulerState, ready_event};
 use crate::graph::TaskKey;
 
 /// Where a recommendation wants a task to go.
@@ -60,23 +60,29 @@ impl SchedulerState {
             }
             (S::Processing, Next::Release) if !needed => self.processing_to_released(key, recs),
             (S::Processing, Next::Reset) => self.processing_to_released(key, recs),
-            (S::Waiting | S::Queued | S::NoWorker, Next::Release) if !needed => self.pending_to_released(key, recs),
+            (S::Waiting | S::Queued | S::NoWorker, Next::Release) if !needed => {
+                self.pending_to_released(key, recs)
+            }
             (S::Queued | S::NoWorker, Next::Reset) => self.pending_to_released(key, recs),
             (S::Memory, Next::Release) if !needed => self.memory_to_released(key, recs),
             (S::Memory, Next::Reset) => self.memory_to_released(key, recs),
             (S::Released | S::Erred, Next::Release) if !needed => self.maybe_forget(key, recs),
             (S::Released | S::Erred, Next::Forgotten) => self.maybe_forget(key, recs),
             (S::Released | S::Waiting | S::Queued | S::NoWorker | S::Processing, Next::Erred(failure)) => {
-                self.to_erred(key, failure, recs)
+                self.active_to_erred(key, failure, recs)
             }
             _ => false,
         };
         if applied {
             self.transition_count += 1;
-            if self.config.validate {
-                if let Err(e) = self.validate_task(key) {
-                    panic!("invalid state after {} -> {:?}: {e}", state.name(), self.tasks.get(key).map(|t| t.state));
-                }
+            if self.config.validate
+                && let Err(e) = self.validate_task(key)
+            {
+                panic!(
+                    "invalid state after {} -> {:?}: {e}",
+                    state.name(),
+                    self.tasks.get(key).map(|t| t.state)
+                );
             }
         }
     }
@@ -175,7 +181,12 @@ impl SchedulerState {
             .filter_map(|d| self.tasks.get(d))
             .map(|d| DepLocation {
                 key: d.task.key.to_string(),
-                addrs: d.who_has.iter().filter_map(|w| self.workers.get(w)).map(|w| w.data_addr.clone()).collect(),
+                addrs: d
+                    .who_has
+                    .iter()
+                    .filter_map(|w| self.workers.get(w))
+                    .map(|w| w.data_addr.clone())
+                    .collect(),
                 nbytes: d.nbytes,
                 kind: d.kind as i32,
             })
@@ -214,7 +225,8 @@ impl SchedulerState {
         kind: ValueKind,
         recs: &mut Recs,
     ) -> bool {
-        let is_scattered = self.tasks.get(key).is_some_and(|t| t.task.kind == crate::graph::TaskKind::Scattered);
+        let is_scattered =
+            self.tasks.get(key).is_some_and(|t| t.task.kind == crate::graph::TaskKind::Scattered);
         is_scattered && self.put_in_memory(key, worker, nbytes, kind, recs)
     }
 
@@ -244,10 +256,12 @@ impl SchedulerState {
         }
         self.stop_waiting_on_deps(key, &deps, recs);
         for dependent in dependents {
-            if let Some(d) = self.tasks.get_mut(&dependent) {
-                if d.state == TaskState::Waiting && d.waiting_on.remove(key) && d.waiting_on.is_empty() {
-                    recs.push_back((dependent, Next::Processing));
-                }
+            if let Some(d) = self.tasks.get_mut(&dependent)
+                && d.state == TaskState::Waiting
+                && d.waiting_on.remove(key)
+                && d.waiting_on.is_empty()
+            {
+                recs.push_back((dependent, Next::Processing));
             }
         }
         recs.push_back((key.clone(), Next::Release));
@@ -257,10 +271,11 @@ impl SchedulerState {
     /// Removes `key` from its deps' waiters; deps nobody needs any more are released.
     fn stop_waiting_on_deps(&mut self, key: &TaskKey, deps: &[TaskKey], recs: &mut Recs) {
         for dep in deps {
-            if let Some(d) = self.tasks.get_mut(dep) {
-                if d.waiters.remove(key) && !d.is_needed() {
-                    recs.push_back((dep.clone(), Next::Release));
-                }
+            if let Some(d) = self.tasks.get_mut(dep)
+                && d.waiters.remove(key)
+                && !d.is_needed()
+            {
+                recs.push_back((dep.clone(), Next::Release));
             }
         }
     }
@@ -282,12 +297,12 @@ impl SchedulerState {
     }
 
     fn processing_to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
-        if let Some(worker) = self.unassign(key) {
-            if self.workers.contains_key(&worker) {
-                self.outbox.worker(worker).cancel.push(key.to_string());
-            }
+        if let Some(worker) = self.unassign(key)
+            && self.workers.contains_key(&worker)
+        {
+            self.outbox.worker(worker).cancel.push(key.to_string());
         }
-        self.to_released(key, recs)
+        self.settle_released(key, recs)
     }
 
     fn pending_to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
@@ -296,12 +311,12 @@ impl SchedulerState {
             self.queued.remove(&entry);
             self.no_worker.remove(&entry);
         }
-        self.to_released(key, recs)
+        self.settle_released(key, recs)
     }
 
     /// Common tail of the moves to released: let go of inputs, then start again if still
     /// needed or forget if nothing refers to it.
-    fn to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+    fn settle_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
         let Some(t) = self.tasks.get_mut(key) else { return false };
         t.state = TaskState::Released;
         t.waiting_on.clear();
@@ -340,18 +355,18 @@ impl SchedulerState {
                 _ => {}
             }
         }
-        self.to_released(key, recs)
+        self.settle_released(key, recs)
     }
 
-    fn to_erred(&mut self, key: &TaskKey, failure: TaskFailed, recs: &mut Recs) -> bool {
+    fn active_to_erred(&mut self, key: &TaskKey, failure: TaskFailed, recs: &mut Recs) -> bool {
         let Some(t) = self.tasks.get(key) else { return false };
         let entry = (t.task.priority, key.clone());
         match t.state {
             TaskState::Processing => {
-                if let Some(worker) = self.unassign(key) {
-                    if self.workers.contains_key(&worker) {
-                        self.outbox.worker(worker).cancel.push(key.to_string());
-                    }
+                if let Some(worker) = self.unassign(key)
+                    && self.workers.contains_key(&worker)
+                {
+                    self.outbox.worker(worker).cancel.push(key.to_string());
                 }
             }
             TaskState::Queued | TaskState::NoWorker => {

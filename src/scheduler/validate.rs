@@ -28,16 +28,14 @@ impl SchedulerState {
         let Some(t) = self.tasks.get(key) else { return Ok(()) };
         let k = key.as_str();
         let entry = (t.task.priority, key.clone());
-        check(
-            (t.state == TaskState::Processing) == t.processing_on.is_some(),
-            k,
-            || format!("state {} but processing_on {:?}", t.state.name(), t.processing_on),
-        )?;
+        check((t.state == TaskState::Processing) == t.processing_on.is_some(), k, || {
+            format!("state {} but processing_on {:?}", t.state.name(), t.processing_on)
+        })?;
         if let Some(w) = t.processing_on {
             let on_worker = self.workers.get(&w).is_some_and(|w| w.processing.contains(key));
             check(on_worker, k, || format!("processing on {w}, which does not list it"))?;
         }
-        check((t.state == TaskState::Memory) == !t.who_has.is_empty(), k, || {
+        check((t.state == TaskState::Memory) != t.who_has.is_empty(), k, || {
             format!("state {} but held by {:?}", t.state.name(), t.who_has)
         })?;
         for w in &t.who_has {
@@ -56,7 +54,9 @@ impl SchedulerState {
         check(t.waiting_on.is_empty() || t.state == TaskState::Waiting, k, || {
             format!("state {} but waiting on {:?}", t.state.name(), t.waiting_on)
         })?;
-        check(t.waiting_on.iter().all(|d| t.task.deps.contains(d)), k, || "waits on a non-dependency".into())?;
+        check(t.waiting_on.iter().all(|d| t.task.deps.contains(d)), k, || {
+            "waits on a non-dependency".into()
+        })?;
         Ok(())
     }
 
@@ -80,7 +80,9 @@ impl SchedulerState {
                     format!("dependent {dependent} missing or does not depend on it")
                 })?;
             }
-            check(t.waiters.iter().all(|w| t.dependents.contains(w)), k, || "a waiter is not a dependent".into())?;
+            check(t.waiters.iter().all(|w| t.dependents.contains(w)), k, || {
+                "a waiter is not a dependent".into()
+            })?;
             match t.state {
                 TaskState::Waiting => {
                     let expected: HashSet<TaskKey> = t
@@ -106,11 +108,15 @@ impl SchedulerState {
                 TaskState::Memory => check(t.is_needed(), k, || "in memory but nobody needs it".into())?,
                 TaskState::Released => {
                     check(!t.is_needed(), k, || "released but needed".into())?;
-                    check(!t.dependents.is_empty(), k, || "released with no dependents yet not forgotten".into())?;
+                    check(!t.dependents.is_empty(), k, || {
+                        "released with no dependents yet not forgotten".into()
+                    })?;
                 }
                 TaskState::Erred => {}
             }
-            check(t.state.is_active() || !t.fire_and_forget, k, || "fire-and-forget flag on a finished task".into())?;
+            check(t.state.is_active() || !t.fire_and_forget, k, || {
+                "fire-and-forget flag on a finished task".into()
+            })?;
             for client in &t.who_wants {
                 let listed = self.clients.get(client).is_some_and(|c| c.wants.contains(key));
                 check(listed, k, || format!("wanted by client {client:?}, which does not list it"))?;
@@ -131,7 +137,9 @@ impl SchedulerState {
             let mut nbytes = 0;
             for key in &w.has_what {
                 let t = self.tasks.get(key);
-                check(t.is_some_and(|t| t.who_has.contains(&w.id)), &name, || format!("lists {key} as held"))?;
+                check(t.is_some_and(|t| t.who_has.contains(&w.id)), &name, || {
+                    format!("lists {key} as held")
+                })?;
                 nbytes += t.map_or(0, |t| t.nbytes);
             }
             check(nbytes == w.nbytes, &name, || format!("holds {nbytes} bytes but books {}", w.nbytes))?;

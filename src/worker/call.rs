@@ -1,10 +1,10 @@
 //! Running one registered-function task: resolve its arguments, call, catch panics.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use dusk_flight::messages::{arg, FailureKind, TaskFailed, TaskSpec};
+use dusk_flight::messages::{FailureKind, TaskFailed, TaskSpec, arg};
 
 use super::result_store::ResultStore;
 use crate::functions::{CallError, FunctionRegistry};
@@ -56,7 +56,10 @@ pub(crate) async fn run_call(
                     ));
                 }
                 Ok(None) => {
-                    return Err(fail(FailureKind::Internal, format!("input {key} is not in this worker's store")));
+                    return Err(fail(
+                        FailureKind::Internal,
+                        format!("input {key} is not in this worker's store"),
+                    ));
                 }
                 Err(e) => {
                     return Err(fail(FailureKind::Internal, dusk_flight::envelope::error_chain(&e)));

@@ -49,7 +49,9 @@ impl DataPlane {
     }
 }
 
-fn encode(batches: impl Stream<Item = Result<arrow::array::RecordBatch, FlightError>> + Send + 'static) -> Stream_<FlightData> {
+fn encode(
+    batches: impl Stream<Item = Result<arrow::array::RecordBatch, FlightError>> + Send + 'static,
+) -> Stream_<FlightData> {
     FlightDataEncoderBuilder::new()
         .build(batches)
         .map_err(|e| match e {
@@ -76,19 +78,31 @@ impl FlightService for DataPlane {
         Err(Status::unimplemented("handshake is not served by workers"))
     }
 
-    async fn list_flights(&self, _request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(
+        &self,
+        _request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
         Err(Status::unimplemented("list_flights is not served by workers"))
     }
 
-    async fn get_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         Err(Status::unimplemented("get_flight_info is served by the scheduler"))
     }
 
-    async fn poll_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
         Err(Status::unimplemented("poll_flight_info is not served by workers"))
     }
 
-    async fn get_schema(&self, _request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+    async fn get_schema(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
         Err(Status::unimplemented("get_schema is not served by workers"))
     }
 
@@ -109,15 +123,21 @@ impl FlightService for DataPlane {
                     return Ok(Response::new(encode(stream)));
                 }
                 Value::Batches(_) => {
-                    return Err(Status::invalid_argument(format!("{key} holds record batches: fetch it alone")));
+                    return Err(Status::invalid_argument(format!(
+                        "{key} holds record batches: fetch it alone"
+                    )));
                 }
             }
         }
-        let batches = chunks::encode_values(values).map(|r| r.map_err(|e| FlightError::ExternalError(Box::new(e))));
+        let batches =
+            chunks::encode_values(values).map(|r| r.map_err(|e| FlightError::ExternalError(Box::new(e))));
         Ok(Response::new(encode(futures::stream::iter(batches))))
     }
 
-    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
         let frames = request.into_inner().map_err(|s| FlightError::Tonic(Box::new(s)));
         let mut batches = FlightRecordBatchStream::new_from_flight_data(frames);
         let mut assembler = ValueAssembler::new();
@@ -145,7 +165,10 @@ impl FlightService for DataPlane {
         Err(Status::unimplemented(format!("workers answer no action {:?}", request.into_inner().r#type)))
     }
 
-    async fn list_actions(&self, _request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
         Ok(Response::new(futures::stream::empty().boxed()))
     }
 

@@ -12,17 +12,17 @@
 //! threshold the executor stops starting tasks until spilling brings memory back down.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dusk_flight::envelope::error_chain;
 use dusk_flight::messages::{
-    Assignment, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions, WorkerMetrics,
-    WorkerUpdate,
+    Assignment, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions,
+    WorkerMetrics, WorkerUpdate,
 };
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Semaphore, mpsc};
 
-use super::call::{run_call, Ran};
+use super::call::{Ran, run_call};
 use super::executor::{Executor, Job};
 use super::result_store::ResultStore;
 use crate::data_client::DataClient;
@@ -204,7 +204,8 @@ impl WorkerLoop {
             }
         }
         let ready = missing.is_empty();
-        self.tasks.insert(key.clone(), WorkerTask { spec, priority, resources, missing, phase: Phase::Fetching });
+        self.tasks
+            .insert(key.clone(), WorkerTask { spec, priority, resources, missing, phase: Phase::Fetching });
         if ready {
             self.submit(&key);
         }
@@ -222,10 +223,9 @@ impl WorkerLoop {
             let result = match kind {
                 ValueKind::Bytes => {
                     let names = keys.iter().map(|k| k.to_string()).collect();
-                    peers
-                        .fetch_bytes(&peer, names)
-                        .await
-                        .map(|values| values.into_iter().map(|(k, b)| (TaskKey::from(k), Value::Bytes(b))).collect())
+                    peers.fetch_bytes(&peer, names).await.map(|values| {
+                        values.into_iter().map(|(k, b)| (TaskKey::from(k), Value::Bytes(b))).collect()
+                    })
                 }
                 ValueKind::Batches => {
                     let mut out = Vec::with_capacity(keys.len());
@@ -298,7 +298,12 @@ impl WorkerLoop {
         }
     }
 
-    fn on_fetched(&mut self, peer: String, keys: Vec<TaskKey>, result: Result<Vec<(TaskKey, Value)>, String>) {
+    fn on_fetched(
+        &mut self,
+        peer: String,
+        keys: Vec<TaskKey>,
+        result: Result<Vec<(TaskKey, Value)>, String>,
+    ) {
         match result {
             Ok(values) => {
                 for (key, value) in values {
@@ -344,8 +349,12 @@ impl WorkerLoop {
             let (store, spilling, events) = (self.store.clone(), self.spilling.clone(), self.events.clone());
             tokio::spawn(async move {
                 match store.spill_if_needed().await {
-                    Ok(bytes) => tracing::debug!(spill.bytes = bytes, "spilled results under memory pressure"),
-                    Err(e) => tracing::error!(error = %error_chain(&e), "spilling failed; results stay in memory"),
+                    Ok(bytes) => {
+                        tracing::debug!(spill.bytes = bytes, "spilled results under memory pressure")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %error_chain(&e), "spilling failed; results stay in memory")
+                    }
                 }
                 spilling.store(false, Ordering::Release);
                 let _ = events.send(WorkerEvent::Spilled);
@@ -368,7 +377,8 @@ impl WorkerLoop {
             return;
         }
         if heartbeat {
-            self.rss_bytes = crate::config::process_memory_bytes(std::process::id()).map_or(0, |(rss, _)| rss);
+            self.rss_bytes =
+                crate::config::process_memory_bytes(std::process::id()).map_or(0, |(rss, _)| rss);
         }
         let mut update = std::mem::take(&mut self.update);
         update.metrics = Some(self.metrics());

@@ -157,13 +157,14 @@ fn next_job(shared: &Shared) -> Option<Job> {
         }
         if !q.paused {
             let available = &q.available;
-            let pick = q.ready.iter().find(|(_, job)| job.resources.fits_in(available)).map(|(k, _)| k.clone());
-            if let Some(k) = pick {
-                if let Some(job) = q.ready.remove(&k) {
-                    q.available.subtract(&job.resources);
-                    q.running += 1;
-                    return Some(job);
-                }
+            let pick =
+                q.ready.iter().find(|(_, job)| job.resources.fits_in(available)).map(|(k, _)| k.clone());
+            if let Some(k) = pick
+                && let Some(job) = q.ready.remove(&k)
+            {
+                q.available.subtract(&job.resources);
+                q.running += 1;
+                return Some(job);
             }
         }
         q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
@@ -178,7 +179,12 @@ mod tests {
     use super::*;
 
     fn job(tx: mpsc::Sender<u64>, id: u64, resources: Resources) -> Job {
-        Job { resources, run: Box::pin(async move { tx.send(id).ok(); }) }
+        Job {
+            resources,
+            run: Box::pin(async move {
+                tx.send(id).ok();
+            }),
+        }
     }
 
     fn prio(order: u64) -> Priority {
@@ -191,7 +197,11 @@ mod tests {
         ex.set_paused(true);
         let (tx, rx) = mpsc::channel();
         for order in [3, 1, 2] {
-            ex.submit(prio(order), TaskKey::from(format!("t-{order}")), job(tx.clone(), order, Resources::none()));
+            ex.submit(
+                prio(order),
+                TaskKey::from(format!("t-{order}")),
+                job(tx.clone(), order, Resources::none()),
+            );
         }
         assert!(ex.cancel(prio(2), &TaskKey::from("t-2")));
         ex.set_paused(false);

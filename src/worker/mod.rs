@@ -99,7 +99,8 @@ impl WorkerHandle {
 
     /// Waits until the worker stops, and says why.
     pub async fn wait(self) -> WorkerExit {
-        let exit = self.join.await.unwrap_or_else(|e| WorkerExit::SchedulerLost(format!("worker task ended: {e}")));
+        let exit =
+            self.join.await.unwrap_or_else(|e| WorkerExit::SchedulerLost(format!("worker task ended: {e}")));
         let _ = self.stop.send(true);
         exit
     }
@@ -118,7 +119,8 @@ impl Worker {
         let listener = tokio::net::TcpListener::bind(&bind_addr)
             .await
             .map_err(|source| WorkerError::Bind { addr: bind_addr.clone(), source })?;
-        let port = listener.local_addr().map_err(|source| WorkerError::Bind { addr: bind_addr, source })?.port();
+        let port =
+            listener.local_addr().map_err(|source| WorkerError::Bind { addr: bind_addr, source })?.port();
         let host = match config.advertise_host.clone() {
             Some(h) => h,
             None if config.listen_host == "0.0.0.0" => "127.0.0.1".to_string(),
@@ -129,7 +131,9 @@ impl Worker {
         let spill_dir = config
             .spill_dir
             .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("dusk-worker-{}-{port}", std::process::id())))
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("dusk-worker-{}-{port}", std::process::id()))
+            })
             .join(format!("worker-{port}"));
         let limit = config.memory_limit_bytes;
         let store_config = StoreConfig::new(limit, spill_dir);
@@ -137,7 +141,11 @@ impl Worker {
         let store = Arc::new(ResultStore::new(store_config)?);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
-        serve_data_plane(listener, DataPlaneParts { name: name.clone(), store: store.clone(), events: events_tx.clone() }, stop_rx.clone());
+        serve_data_plane(
+            listener,
+            DataPlaneParts { name: name.clone(), store: store.clone(), events: events_tx.clone() },
+            stop_rx.clone(),
+        );
 
         let channel = net::connect(&config.scheduler_url).await?;
         let mut scheduler = FlightServiceClient::new(channel)
@@ -190,7 +198,11 @@ struct DataPlaneParts {
     events: mpsc::UnboundedSender<WorkerEvent>,
 }
 
-fn serve_data_plane(listener: tokio::net::TcpListener, parts: DataPlaneParts, mut stop: watch::Receiver<bool>) {
+fn serve_data_plane(
+    listener: tokio::net::TcpListener,
+    parts: DataPlaneParts,
+    mut stop: watch::Receiver<bool>,
+) {
     let service = data_plane::DataPlane { name: parts.name, store: parts.store, events: parts.events };
     let service = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -8,16 +8,16 @@ use dusk_flight::messages::{
     ClientUpdate, ClusterInfo, DatasetKeys, DatasetList, DatasetName, PublishRequest, ScatterTargetRequest,
     ScatterTargets, Scattered, ValueKind,
 };
-use futures::stream::FuturesUnordered;
 use futures::Stream;
-use serde::de::DeserializeOwned;
+use futures::stream::FuturesUnordered;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::args::{IntoArg, IntoArgs};
 use super::future::{Future, KeyRef};
 use super::graph_builder::GraphBuilder;
 use super::session::{self, Shared};
-use super::{gather, ClientError, SubmitOptions};
+use super::{ClientError, SubmitOptions, gather};
 use crate::collections::delayed::{Delayed, DelayedTuple};
 use crate::functions::TaskFunction;
 use crate::graph::TaskKey;
@@ -82,7 +82,11 @@ impl Client {
         let mut graph = GraphBuilder::default();
         let key = graph.add_call(F::NAME, &args.into_args(), &options)?;
         let future = self.future(key.clone());
-        self.shared.send(ClientUpdate { submit: graph.specs, want: vec![key.to_string()], ..Default::default() });
+        self.shared.send(ClientUpdate {
+            submit: graph.specs,
+            want: vec![key.to_string()],
+            ..Default::default()
+        });
         Ok(future)
     }
 
@@ -97,7 +101,12 @@ impl Client {
     }
 
     /// [`Client::map`] with options (an explicit key gets `-<index>` appended).
-    pub fn map_with<F, A, I>(&self, _f: F, items: I, options: SubmitOptions) -> Result<Vec<Future<F::Output>>, ClientError>
+    pub fn map_with<F, A, I>(
+        &self,
+        _f: F,
+        items: I,
+        options: SubmitOptions,
+    ) -> Result<Vec<Future<F::Output>>, ClientError>
     where
         F: TaskFunction<Args = (A,)>,
         I: IntoIterator,
@@ -116,7 +125,11 @@ impl Client {
             futures.push(self.future(key));
             if graph.specs.len() >= SUBMIT_CHUNK {
                 let specs = std::mem::take(&mut graph.specs);
-                self.shared.send(ClientUpdate { submit: specs, want: std::mem::take(&mut want), ..Default::default() });
+                self.shared.send(ClientUpdate {
+                    submit: specs,
+                    want: std::mem::take(&mut want),
+                    ..Default::default()
+                });
             }
         }
         self.shared.send(ClientUpdate { submit: graph.specs, want, ..Default::default() });
@@ -138,7 +151,11 @@ impl Client {
     pub async fn scatter_many<T: Serialize>(&self, values: &[T]) -> Result<Vec<Future<T>>, ClientError> {
         let targets: ScatterTargets = self
             .shared
-            .action(actions::SCATTER_TARGETS, &ScatterTargetRequest { count: values.len() as u32 }, "scatter targets")
+            .action(
+                actions::SCATTER_TARGETS,
+                &ScatterTargetRequest { count: values.len() as u32 },
+                "scatter targets",
+            )
             .await?;
         let mut by_addr: std::collections::HashMap<String, Vec<(String, Bytes)>> = Default::default();
         let mut keys = Vec::with_capacity(values.len());
@@ -147,7 +164,11 @@ impl Client {
                 .map(Bytes::from)
                 .map_err(|e| ClientError::Encode { function: "scatter".into(), message: e.to_string() })?;
             let options = SubmitOptions::default();
-            let key = super::graph_builder::call_key("scatter", &[super::ArgSource::Literal(bytes.clone())], &options);
+            let key = super::graph_builder::call_key(
+                "scatter",
+                &[super::ArgSource::Literal(bytes.clone())],
+                &options,
+            );
             keys.push(key.clone());
             by_addr.entry(addr).or_default().push((key.to_string(), bytes));
         }
@@ -208,7 +229,8 @@ impl Client {
 
     /// Lets the task run to completion even though nobody holds its future.
     pub fn fire_and_forget<T>(&self, future: Future<T>) {
-        self.shared.send(ClientUpdate { fire_and_forget: vec![future.key().to_string()], ..Default::default() });
+        self.shared
+            .send(ClientUpdate { fire_and_forget: vec![future.key().to_string()], ..Default::default() });
     }
 
     /// Publishes futures under a name, so other clients can get them; they stay on the
@@ -226,7 +248,8 @@ impl Client {
     pub async fn get_dataset<T>(&self, name: &str) -> Result<Vec<Future<T>>, ClientError> {
         let request = DatasetName { name: name.to_string(), client_id: self.shared.id };
         let keys: DatasetKeys = self.shared.action(actions::GET_DATASET, &request, "dataset keys").await?;
-        let futures: Vec<Future<T>> = keys.keys.iter().map(|k| self.future(TaskKey::from(k.as_str()))).collect();
+        let futures: Vec<Future<T>> =
+            keys.keys.iter().map(|k| self.future(TaskKey::from(k.as_str()))).collect();
         self.shared.send(ClientUpdate { want: keys.keys, ..Default::default() });
         Ok(futures)
     }
@@ -248,7 +271,11 @@ impl Client {
         let mut graph = GraphBuilder::default();
         graph.add_node(delayed.node())?;
         let future = self.future(delayed.key().clone());
-        self.shared.send(ClientUpdate { submit: graph.specs, want: vec![delayed.key().to_string()], ..Default::default() });
+        self.shared.send(ClientUpdate {
+            submit: graph.specs,
+            want: vec![delayed.key().to_string()],
+            ..Default::default()
+        });
         Ok(future)
     }
 
