@@ -8,3 +8,4 @@ mod failures;
 mod memory;
 mod process;
 mod support;
+mod wire;

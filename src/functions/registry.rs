@@ -136,9 +136,9 @@ pub fn encode_result<T: Serialize>(value: &T) -> Result<Bytes, CallError> {
 /// ```
 /// dusk::task! {
 ///     /// Adds one.
-///     pub fn inc(x: i64) -> i64 { x + 1 }
+///     pub fn add_one(x: i64) -> i64 { x + 1 }
 /// }
-/// assert_eq!(inc::call(1), 2);
+/// assert_eq!(add_one::call(1), 2);
 /// ```
 #[macro_export]
 macro_rules! task {

@@ -81,3 +81,60 @@ impl SchedulerState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use dusk_flight::messages::{Arg, ClientUpdate, Scattered, TaskSpec, WorkerHello, WorkerUpdate, arg};
+
+    use super::*;
+    use crate::config::SchedulerConfig;
+
+    #[test]
+    fn idle_worker_steals_tasks_that_have_not_started() {
+        let mut s = SchedulerState::new(SchedulerConfig { validate: true, ..Default::default() });
+        let busy = s.add_worker(
+            WorkerHello { data_addr: "busy".into(), threads: 1, ..Default::default() },
+            Instant::now(),
+        );
+        let client = s.add_client();
+        let scattered = vec![Scattered { key: "s".into(), worker_addr: "busy".into(), nbytes: 10, kind: 0 }];
+        s.client_update(client, ClientUpdate { scattered, ..Default::default() });
+        s.record_duration(&TaskKey::from("long-0"), 1.0);
+        let specs: Vec<TaskSpec> = (0..10)
+            .map(|i| TaskSpec {
+                key: format!("long-{i}"),
+                function: "f".into(),
+                args: vec![Arg { value: Some(arg::Value::Key("s".into())) }],
+                ..Default::default()
+            })
+            .collect();
+        let want = specs.iter().map(|t| t.key.clone()).collect();
+        s.client_update(client, ClientUpdate { submit: specs, want, ..Default::default() });
+        assert_eq!(s.workers[&busy].processing.len(), 10);
+        let idle = s.add_worker(
+            WorkerHello { data_addr: "idle".into(), threads: 2, ..Default::default() },
+            Instant::now(),
+        );
+        s.outbox.take();
+
+        s.balance();
+        let requested = s.outbox.take().workers.remove(&busy).map(|f| f.steal).unwrap_or_default();
+        assert_eq!(requested.len(), 2, "one steal per idle thread");
+        // A second round does not ask for the same tasks again.
+        s.balance();
+        let again = s.outbox.take().workers.remove(&busy).map(|f| f.steal).unwrap_or_default();
+        assert!(again.iter().all(|k| !requested.contains(k)));
+
+        let (stolen, refused) = (vec![requested[0].clone()], vec![requested[1].clone()]);
+        s.worker_update(
+            busy,
+            WorkerUpdate { stolen, steal_refused: refused, ..Default::default() },
+            Instant::now(),
+        );
+        assert_eq!(s.tasks[requested[0].as_str()].processing_on, Some(idle));
+        assert_eq!(s.tasks[requested[1].as_str()].processing_on, Some(busy));
+        s.validate().expect("valid");
+    }
+}
