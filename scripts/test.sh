@@ -24,7 +24,9 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 echo "== format"
 cargo fmt --all -- --check
 echo "== tests"
-cargo test --workspace --all-targets --no-fail-fast
+# Unit tests, the end-to-end test binary and the CLI; benches are built by clippy below
+# and run with `cargo bench`, not here.
+cargo test --workspace --lib --bins --tests --no-fail-fast
 cargo test --workspace --doc
 echo "== lints"
 cargo clippy --workspace --all-targets -- -D warnings

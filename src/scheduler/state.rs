@@ -120,6 +120,11 @@ impl SchedulerState {
         for key in worker.processing {
             let Some(t) = self.tasks.get_mut(&key) else { continue };
             t.processing_on = None;
+            if !t.waiting_on.is_empty() {
+                // Assigned early and still waiting for its input: it never ran there.
+                recs.push_back((key, Next::Reset));
+                continue;
+            }
             t.killed_on.push(worker.name.clone());
             if t.killed_on.len() as u32 > self.config.allowed_failures {
                 let message = format!(

@@ -48,7 +48,7 @@ impl SchedulerState {
                 .processing
                 .iter()
                 .filter_map(|k| self.tasks.get(k))
-                .filter(|t| !t.steal_pending)
+                .filter(|t| !t.steal_pending && t.waiting_on.is_empty())
                 .filter(|t| {
                     let estimate = self.estimate_duration(&t.task.key);
                     let move_secs: f64 = t

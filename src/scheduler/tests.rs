@@ -309,11 +309,13 @@ fn lost_result_is_recomputed_from_lineage() {
         s.add_worker(WorkerHello { data_addr: "b".into(), threads: 1, ..Default::default() }, Instant::now());
     s.remove_worker(a);
     s.validate().expect("valid");
-    // Both results were only on `a`: x-1 runs again first, then y-1.
+    // Both results were only on `a`: x-1 runs again on `b`, and y-1 goes there early to
+    // start as soon as x-1 is stored.
     assert_eq!(s.tasks["x-1"].processing_on, Some(b));
-    assert_eq!(s.tasks["y-1"].state, TaskState::Waiting);
-    finish(&mut s, b, "x-1");
     assert_eq!(s.tasks["y-1"].processing_on, Some(b));
+    assert!(s.tasks["y-1"].waiting_on.contains("x-1"));
+    finish(&mut s, b, "x-1");
+    assert!(s.tasks["y-1"].waiting_on.is_empty());
     finish(&mut s, b, "y-1");
     assert_eq!(s.tasks["y-1"].state, TaskState::Memory);
     s.validate().expect("valid");

@@ -15,6 +15,9 @@ use super::records::{TaskState, WorkerId};
 use super::state::{Recs, SchedulerState, ready_event};
 use crate::graph::TaskKey;
 
+/// Early-assigned tasks stop being added to a worker holding this many tasks.
+const MAX_EARLY_PER_WORKER: usize = 100_000;
+
 /// Where a recommendation wants a task to go.
 #[derive(Clone, Debug)]
 pub(crate) enum Next {
@@ -170,8 +173,45 @@ impl SchedulerState {
         }
     }
 
-    /// Sends a ready task to `worker`.
+    /// Sends a ready task to `worker`, with the dependents that can follow it there.
     pub(crate) fn assign(&mut self, key: &TaskKey, worker: WorkerId) {
+        self.book(key, worker);
+        self.assign_successors(key, worker);
+    }
+
+    /// Early assignment: a waiting task whose only missing input is running on `worker`
+    /// goes to `worker` now, and the worker starts it the moment that input is stored.
+    /// A chain or a per-item pipeline then runs at the worker's speed instead of one
+    /// scheduler round trip per link. Such a task is `processing` with a non-empty
+    /// `waiting_on`; if its input stops running there (reset, steal, loss), it is reset
+    /// too, and it never counts as suspicious when its worker dies.
+    fn assign_successors(&mut self, key: &TaskKey, worker: WorkerId) {
+        let mut stack = vec![key.clone()];
+        while let Some(producer) = stack.pop() {
+            let Some(p) = self.tasks.get(&producer) else { continue };
+            let eligible: Vec<TaskKey> =
+                p.dependents.iter().filter(|d| self.can_follow(d, &producer, worker)).cloned().collect();
+            for dependent in eligible {
+                if self.workers.get(&worker).is_some_and(|w| w.processing.len() >= MAX_EARLY_PER_WORKER) {
+                    return;
+                }
+                self.book(&dependent, worker);
+                stack.push(dependent);
+            }
+        }
+    }
+
+    /// True when `dependent` waits only for `producer` and may run on `worker`.
+    fn can_follow(&self, dependent: &TaskKey, producer: &TaskKey, worker: WorkerId) -> bool {
+        let (Some(d), Some(w)) = (self.tasks.get(dependent), self.workers.get(&worker)) else { return false };
+        d.state == TaskState::Waiting
+            && d.waiting_on.len() == 1
+            && d.waiting_on.contains(producer)
+            && d.task.resources.fits_in(&w.resources)
+    }
+
+    /// Books `key` as processing on `worker` and queues its assignment.
+    fn book(&mut self, key: &TaskKey, worker: WorkerId) {
         let estimate = self.estimate_duration(key);
         let Some(t) = self.tasks.get(key) else { return };
         let deps = t
@@ -256,11 +296,9 @@ impl SchedulerState {
         }
         self.stop_waiting_on_deps(key, &deps, recs);
         for dependent in dependents {
-            if let Some(d) = self.tasks.get_mut(&dependent)
-                && d.state == TaskState::Waiting
-                && d.waiting_on.remove(key)
-                && d.waiting_on.is_empty()
-            {
+            let Some(d) = self.tasks.get_mut(&dependent) else { continue };
+            // An early-assigned dependent (processing) just loses its wait.
+            if d.waiting_on.remove(key) && d.waiting_on.is_empty() && d.state == TaskState::Waiting {
                 recs.push_back((dependent, Next::Processing));
             }
         }
@@ -297,6 +335,18 @@ impl SchedulerState {
     }
 
     fn processing_to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
+        // Dependents assigned early to wait for this run must not wait for it any more.
+        if let Some(t) = self.tasks.get(key) {
+            for d in &t.dependents {
+                if self
+                    .tasks
+                    .get(d)
+                    .is_some_and(|d| d.state == TaskState::Processing && d.waiting_on.contains(key))
+                {
+                    recs.push_back((d.clone(), Next::Reset));
+                }
+            }
+        }
         if let Some(worker) = self.unassign(key)
             && self.workers.contains_key(&worker)
         {

@@ -51,9 +51,11 @@ impl SchedulerState {
         check((t.state == TaskState::Erred) == t.error.is_some(), k, || {
             format!("state {} but error {:?}", t.state.name(), t.error)
         })?;
-        check(t.waiting_on.is_empty() || t.state == TaskState::Waiting, k, || {
-            format!("state {} but waiting on {:?}", t.state.name(), t.waiting_on)
-        })?;
+        check(
+            t.waiting_on.is_empty() || matches!(t.state, TaskState::Waiting | TaskState::Processing),
+            k,
+            || format!("state {} but waiting on {:?}", t.state.name(), t.waiting_on),
+        )?;
         check(t.waiting_on.iter().all(|d| t.task.deps.contains(d)), k, || {
             "waits on a non-dependency".into()
         })?;
@@ -98,12 +100,17 @@ impl SchedulerState {
                     check(!t.waiting_on.is_empty(), k, || "waiting on nothing yet not running".into())?;
                 }
                 TaskState::Queued | TaskState::NoWorker | TaskState::Processing => {
-                    let all_in_memory = t
-                        .task
-                        .deps
-                        .iter()
-                        .all(|d| self.tasks.get(d).is_some_and(|d| d.state == TaskState::Memory));
-                    check(all_in_memory, k, || format!("{} with inputs not in memory", t.state.name()))?;
+                    // Inputs are in memory, except those an early-assigned task waits for,
+                    // which run on its own worker.
+                    for dep in &t.task.deps {
+                        let Some(d) = self.tasks.get(dep) else { continue };
+                        let ok = if t.waiting_on.contains(dep) {
+                            d.state == TaskState::Processing && d.processing_on == t.processing_on
+                        } else {
+                            d.state == TaskState::Memory
+                        };
+                        check(ok, k, || format!("{} with input {dep} {}", t.state.name(), d.state.name()))?;
+                    }
                 }
                 TaskState::Memory => check(t.is_needed(), k, || "in memory but nobody needs it".into())?,
                 TaskState::Released => {

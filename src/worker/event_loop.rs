@@ -84,6 +84,8 @@ pub(crate) struct WorkerLoop {
     tasks: HashMap<TaskKey, WorkerTask>,
     /// Dependencies being fetched, with the tasks waiting for each.
     fetching: HashMap<TaskKey, Vec<TaskKey>>,
+    /// Inputs that run on this worker, with the early-assigned tasks waiting for each.
+    local_waiters: HashMap<TaskKey, Vec<TaskKey>>,
     update: WorkerUpdate,
     /// Resident memory, read at each heartbeat (reading /proc per frame would cost more
     /// than the frame).
@@ -115,6 +117,7 @@ impl WorkerLoop {
             spill_threshold_bytes,
             tasks: HashMap::new(),
             fetching: HashMap::new(),
+            local_waiters: HashMap::new(),
             update: WorkerUpdate::default(),
             rss_bytes: 0,
             spilling: Arc::new(AtomicBool::new(false)),
@@ -150,6 +153,8 @@ impl WorkerLoop {
 
     /// Drops a task that has not started. True if it was dropped before running.
     fn cancel(&mut self, key: &TaskKey) -> bool {
+        // Tasks waiting for this one here are cancelled by the scheduler too.
+        self.local_waiters.remove(key);
         let Some(task) = self.tasks.get_mut(key) else { return false };
         match task.phase {
             Phase::Fetching => {
@@ -184,19 +189,16 @@ impl WorkerLoop {
                 continue;
             }
             missing.insert(dep_key.clone());
+            if dep.addrs.is_empty() {
+                // Assigned early: the input runs here and this task starts once it is stored.
+                self.local_waiters.entry(dep_key).or_default().push(key.clone());
+                continue;
+            }
             let waiting = self.fetching.entry(dep_key.clone()).or_default();
             let first = waiting.is_empty();
             waiting.push(key.clone());
             if first {
-                let Some(peer) = pick_peer(&dep.addrs, &dep.key) else {
-                    self.update.fetch_failed.push(FetchFailed {
-                        key: key.to_string(),
-                        dep: dep.key.clone(),
-                        peer: String::new(),
-                        message: "the scheduler named no worker holding it".into(),
-                    });
-                    continue;
-                };
+                let Some(peer) = pick_peer(&dep.addrs, &dep.key) else { continue };
                 let kind = ValueKind::try_from(dep.kind).unwrap_or(ValueKind::Bytes);
                 let (keys, nbytes) = fetches.entry((peer, kind)).or_default();
                 keys.push(dep_key);
@@ -274,6 +276,7 @@ impl WorkerLoop {
     }
 
     fn on_done(&mut self, key: TaskKey, outcome: Result<Ran, TaskFailed>) {
+        let waiters = self.local_waiters.remove(&key).unwrap_or_default();
         let Some(task) = self.tasks.remove(&key) else { return };
         if matches!(task.phase, Phase::Cancelled) {
             return;
@@ -289,6 +292,7 @@ impl WorkerLoop {
                     compute_us: ran.compute_us,
                     start_unix_us: ran.start_unix_us,
                 });
+                self.input_ready(&key, waiters);
                 self.check_memory();
             }
             Err(failure) => {
@@ -311,15 +315,8 @@ impl WorkerLoop {
                         self.store.insert(key.clone(), value);
                         self.update.replicas.push(key.to_string());
                     }
-                    for waiting in self.fetching.remove(&key).unwrap_or_default() {
-                        let ready = self.tasks.get_mut(&waiting).is_some_and(|t| {
-                            t.missing.remove(&key);
-                            t.missing.is_empty() && matches!(t.phase, Phase::Fetching)
-                        });
-                        if ready {
-                            self.submit(&waiting);
-                        }
-                    }
+                    let waiting = self.fetching.remove(&key).unwrap_or_default();
+                    self.input_ready(&key, waiting);
                 }
                 self.check_memory();
             }
@@ -338,6 +335,19 @@ impl WorkerLoop {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// An input is now in the store: tasks that had only it missing start.
+    fn input_ready(&mut self, input: &TaskKey, waiting: Vec<TaskKey>) {
+        for key in waiting {
+            let ready = self.tasks.get_mut(&key).is_some_and(|t| {
+                t.missing.remove(input);
+                t.missing.is_empty() && matches!(t.phase, Phase::Fetching)
+            });
+            if ready {
+                self.submit(&key);
             }
         }
     }
