@@ -320,3 +320,36 @@ fn lost_result_is_recomputed_from_lineage() {
     assert_eq!(s.tasks["y-1"].state, TaskState::Memory);
     s.validate().expect("valid");
 }
+
+#[test]
+fn early_assigned_chain_follows_its_input_and_resets_with_it() {
+    let mut s = SchedulerState::new(SchedulerConfig { validate: true, ..Default::default() });
+    let c = s.add_client();
+    let a =
+        s.add_worker(WorkerHello { data_addr: "a".into(), threads: 1, ..Default::default() }, Instant::now());
+    let submit = vec![
+        call("x-1".into(), &[]),
+        call("y-1".into(), &["x-1".into()]),
+        call("z-1".into(), &["y-1".into()]),
+    ];
+    s.client_update(c, ClientUpdate { submit, want: vec!["z-1".into()], ..Default::default() });
+    for key in ["x-1", "y-1", "z-1"] {
+        assert_eq!(s.tasks[key].processing_on, Some(a), "{key} goes to a at once");
+    }
+    assert_eq!(s.outbox.take().workers[&a].compute.len(), 3, "one frame carries the whole chain");
+    // x-1 fails and is retried: the tasks waiting for it on `a` start over with it.
+    let failed = vec![TaskFailed { key: "x-1".into(), message: "transient".into(), ..Default::default() }];
+    s.worker_update(a, WorkerUpdate { failed, ..Default::default() }, Instant::now());
+    s.validate().expect("valid");
+    let frame = s.outbox.take().workers.remove(&a).expect("a frame for a");
+    assert!(frame.cancel.contains(&"y-1".to_string()) && frame.cancel.contains(&"z-1".to_string()));
+    assert_eq!(frame.compute.len(), 3, "the chain is assigned again");
+    // A dead worker does not count early tasks as suspicious: they never ran.
+    let b =
+        s.add_worker(WorkerHello { data_addr: "b".into(), threads: 1, ..Default::default() }, Instant::now());
+    s.remove_worker(a);
+    s.validate().expect("valid");
+    assert_eq!(s.tasks["x-1"].killed_on.len(), 1);
+    assert!(s.tasks["y-1"].killed_on.is_empty() && s.tasks["z-1"].killed_on.is_empty());
+    assert_eq!(s.tasks["z-1"].processing_on, Some(b));
+}
