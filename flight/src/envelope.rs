@@ -11,6 +11,18 @@ use prost::Message;
 
 use crate::WireError;
 
+/// Largest number of entries of one kind (tasks, keys, events) in one control frame,
+/// so frames stay far below gRPC message limits however large a graph is.
+pub const MAX_FRAME_ENTRIES: usize = 8192;
+
+/// Moves up to [`MAX_FRAME_ENTRIES`] items from the front of `from`: one frame's share
+/// of a batch that may be larger.
+pub fn take_front<T>(from: &mut Vec<T>) -> Vec<T> {
+    let n = from.len().min(MAX_FRAME_ENTRIES);
+    let rest = from.split_off(n);
+    std::mem::replace(from, rest)
+}
+
 /// Encodes a message to protobuf bytes.
 pub fn encode_message<M: Message>(message: &M) -> Bytes {
     Bytes::from(message.encode_to_vec())

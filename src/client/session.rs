@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Action, FlightData, FlightDescriptor};
-use dusk_flight::envelope::{decode_message, encode_message, from_flight_data, to_flight_data};
+use dusk_flight::envelope::{
+    MAX_FRAME_ENTRIES, decode_message, encode_message, from_flight_data, to_flight_data,
+};
 use dusk_flight::messages::{ClientEvents, ClientHello, ClientUpdate, ValueKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -29,9 +31,6 @@ use crate::net;
 
 /// Largest gRPC message the client accepts or sends.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
-
-/// Entries merged into one outbound frame at most.
-const MAX_FRAME_ENTRIES: usize = 8192;
 
 /// What every handle of one client shares.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dusk_flight::actions;
-use dusk_flight::envelope::{decode_message, encode_message};
+use dusk_flight::envelope::{decode_message, encode_message, take_front};
 use dusk_flight::messages::{
     ClientEvents, ClientUpdate, DatasetKeys, DatasetList, DatasetName, PublishRequest, ScatterTargetRequest,
     ScatterTargets, WorkerHello, WorkerInstructions, WorkerUpdate,
@@ -25,10 +25,6 @@ use tonic::Status;
 use super::records::{ClientId, WorkerId};
 use super::state::SchedulerState;
 use crate::config::SchedulerConfig;
-
-/// Largest number of entries of one kind in a single frame, so frames stay well below
-/// gRPC message limits however large a graph is.
-const MAX_FRAME_ENTRIES: usize = 8192;
 
 /// Events handled per loop turn before timers get a look.
 const MAX_EVENTS_PER_TURN: usize = 4096;
@@ -195,13 +191,6 @@ impl Loop {
             }
         }
     }
-}
-
-/// Moves up to [`MAX_FRAME_ENTRIES`] items from the front of `from`.
-fn take_front<T>(from: &mut Vec<T>) -> Vec<T> {
-    let n = from.len().min(MAX_FRAME_ENTRIES);
-    let rest = from.split_off(n);
-    std::mem::replace(from, rest)
 }
 
 fn split_instructions(mut frame: WorkerInstructions) -> Vec<WorkerInstructions> {

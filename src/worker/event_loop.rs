@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dusk_flight::envelope::error_chain;
+use dusk_flight::envelope::{error_chain, take_front};
 use dusk_flight::messages::{
     Assignment, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions,
     WorkerMetrics, WorkerUpdate,
@@ -31,9 +31,6 @@ use crate::graph::{Priority, Resources, TaskKey, Value};
 
 /// Bound on dependency bytes being fetched at once, in KiB (256 MiB).
 const FETCH_BUDGET_KIB: usize = 256 * 1024;
-
-/// Entries of one kind per frame to the scheduler.
-const MAX_FRAME_ENTRIES: usize = 8192;
 
 /// Dependencies to fetch this turn, by holder and layout, with their total bytes.
 type Fetches = HashMap<(String, ValueKind), (Vec<TaskKey>, u64)>;
@@ -404,7 +401,13 @@ impl WorkerLoop {
                 metrics: update.metrics.clone(),
             };
             let _ = self.outgoing.send(part);
-            if update.finished.is_empty() && update.failed.is_empty() && update.replicas.is_empty() {
+            if update.finished.is_empty()
+                && update.failed.is_empty()
+                && update.fetch_failed.is_empty()
+                && update.stolen.is_empty()
+                && update.steal_refused.is_empty()
+                && update.replicas.is_empty()
+            {
                 break;
             }
         }
@@ -427,12 +430,6 @@ impl WorkerLoop {
     pub(crate) fn clear(&self) {
         self.store.clear();
     }
-}
-
-fn take_front<T>(from: &mut Vec<T>) -> Vec<T> {
-    let n = from.len().min(MAX_FRAME_ENTRIES);
-    let rest = from.split_off(n);
-    std::mem::replace(from, rest)
 }
 
 /// Chooses which holder to fetch from, spreading keys over holders.
