@@ -16,7 +16,7 @@ use super::key_table::KeyStatus;
 use super::session::Shared;
 use super::{ClientError, Future};
 use crate::data_client::TransferError;
-use crate::graph::TaskKey;
+use crate::graph::{KeyMap, TaskKey};
 
 /// Fetch rounds before gather gives up on a key whose holders keep failing.
 const MAX_FETCH_ROUNDS: usize = 5;
@@ -65,11 +65,11 @@ pub(crate) async fn gather<T: DeserializeOwned>(
 pub(crate) async fn gather_bytes(
     shared: &Arc<Shared>,
     keys: &[TaskKey],
-) -> Result<HashMap<TaskKey, Bytes>, ClientError> {
+) -> Result<KeyMap<Bytes>, ClientError> {
     let mut remaining: Vec<TaskKey> = keys.to_vec();
     remaining.sort_unstable();
     remaining.dedup();
-    let mut out = HashMap::with_capacity(remaining.len());
+    let mut out = KeyMap::default();
     let mut last_error: Option<(TaskKey, TransferError)> = None;
     for _ in 0..MAX_FETCH_ROUNDS {
         let mut by_addr: HashMap<String, Vec<TaskKey>> = HashMap::new();

@@ -5,7 +5,6 @@
 //! sub-graph, adds each task once. Nodes are walked without recursion: a delayed chain
 //! of a million links must not overflow the stack.
 
-use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +16,7 @@ use super::args::ArgSource;
 use super::future::KeyRef;
 use super::{ClientError, SubmitOptions};
 use crate::collections::delayed::Node;
-use crate::graph::TaskKey;
+use crate::graph::{KeySet, TaskKey};
 
 /// Tells impure calls apart within this process.
 static IMPURE_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -43,7 +42,7 @@ pub(crate) fn call_key(function: &str, args: &[ArgSource], options: &SubmitOptio
 #[derive(Debug, Default)]
 pub(crate) struct GraphBuilder {
     pub(crate) specs: Vec<TaskSpec>,
-    seen: HashSet<TaskKey>,
+    seen: KeySet,
     /// Futures used as arguments, kept alive until the submission is queued.
     pub(crate) holds: Vec<KeyRef>,
 }

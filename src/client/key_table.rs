@@ -5,14 +5,13 @@
 //! `watch` channels, so any number of waiters see each change and a waiter that starts
 //! late sees the latest status at once.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use dusk_flight::messages::{TaskFailed, ValueKind};
 use tokio::sync::watch;
 
-use crate::graph::TaskKey;
+use crate::graph::{KeyMap, TaskKey};
 
 /// What the client knows of a key.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,13 +44,13 @@ struct Entry {
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct KeyTable {
-    entries: Mutex<HashMap<TaskKey, Entry>>,
+    entries: Mutex<KeyMap<Entry>>,
     /// Set once the session ended: new entries start out disconnected.
     closed: AtomicBool,
 }
 
 impl KeyTable {
-    fn lock(&self) -> MutexGuard<'_, HashMap<TaskKey, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, KeyMap<Entry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -16,3 +16,10 @@ pub use priority::Priority;
 pub use resources::Resources;
 pub use task::{Arg, Task, TaskKind};
 pub use value::Value;
+
+/// Maps and sets keyed by task key, with a fast hasher (foldhash, randomly seeded per
+/// process): the scheduler hashes each key a dozen times per task, and SipHash was a
+/// tenth of its time.
+pub(crate) type KeyMap<V> = std::collections::HashMap<TaskKey, V, foldhash::fast::RandomState>;
+/// See [`KeyMap`].
+pub(crate) type KeySet = std::collections::HashSet<TaskKey, foldhash::fast::RandomState>;

@@ -79,8 +79,10 @@ impl SchedulerState {
 
     /// Live, unpaused workers offering the task's resources.
     fn candidates<'a>(&'a self, key: &TaskKey) -> impl Iterator<Item = &'a WorkerRecord> + 'a {
-        let resources = self.tasks.get(key).map(|t| t.task.resources.clone()).unwrap_or_default();
-        self.workers.values().filter(move |w| w.is_running() && resources.fits_in(&w.resources))
+        let resources = self.tasks.get(key).map(|t| &t.task.resources);
+        self.workers.values().filter(move |w| {
+            w.is_running() && resources.is_none_or(|r| r.is_empty() || r.fits_in(&w.resources))
+        })
     }
 
     /// How many tasks of `group` a worker may hold before root tasks wait on the scheduler.
@@ -119,8 +121,12 @@ impl SchedulerState {
 
     /// Learns from a finished run.
     pub(crate) fn record_duration(&mut self, key: &TaskKey, secs: f64) {
-        let entry = self.group_durations.entry(key.group().to_string()).or_insert(secs);
-        *entry = DURATION_ALPHA * secs + (1.0 - DURATION_ALPHA) * *entry;
+        match self.group_durations.get_mut(key.group()) {
+            Some(d) => *d = DURATION_ALPHA * secs + (1.0 - DURATION_ALPHA) * *d,
+            None => {
+                self.group_durations.insert(key.group().to_string(), secs);
+            }
+        }
     }
 }
 

@@ -4,13 +4,13 @@
 //! is the only code that changes a task's state, and `validate` checks that the links
 //! between these records agree with each other.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::time::Instant;
 
 use dusk_flight::messages::{TaskFailed, ValueKind, WorkerMetrics};
 
-use crate::graph::{Resources, Task, TaskKey};
+use crate::graph::{KeySet, Resources, Task};
 
 /// The scheduler's id for a connected worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,6 +19,69 @@ pub(crate) struct WorkerId(pub(crate) u64);
 impl fmt::Display for WorkerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "worker-{}", self.0)
+    }
+}
+
+/// A small set of workers (the holders of one result), kept sorted in a `Vec`: it has
+/// one or two members almost always, and a tree or hash set would cost an allocation
+/// of its own per task.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WorkerSet(Vec<WorkerId>);
+
+impl WorkerSet {
+    /// Adds a worker; false if it was there.
+    pub(crate) fn insert(&mut self, id: WorkerId) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, id);
+                true
+            }
+        }
+    }
+
+    /// Removes a worker; false if it was not there.
+    pub(crate) fn remove(&mut self, id: &WorkerId) -> bool {
+        match self.0.binary_search(id) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// True if `id` is in the set.
+    pub(crate) fn contains(&self, id: &WorkerId) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+
+    /// True if empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The workers, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &WorkerId> {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for WorkerSet {
+    type Item = WorkerId;
+    type IntoIter = std::vec::IntoIter<WorkerId>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a WorkerSet {
+    type Item = &'a WorkerId;
+    type IntoIter = std::slice::Iter<'a, WorkerId>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
@@ -89,17 +152,17 @@ pub(crate) struct TaskRecord {
     pub(crate) task: Task,
     pub(crate) state: TaskState,
     /// Tasks that read this one's result.
-    pub(crate) dependents: HashSet<TaskKey>,
+    pub(crate) dependents: KeySet,
     /// While waiting: dependencies not yet in memory.
-    pub(crate) waiting_on: HashSet<TaskKey>,
+    pub(crate) waiting_on: KeySet,
     /// Active dependents: they need this result to stay (or become) available.
-    pub(crate) waiters: HashSet<TaskKey>,
+    pub(crate) waiters: KeySet,
     /// Clients holding a future of this key.
     pub(crate) who_wants: HashSet<ClientId>,
     /// Kept until it finishes, even when nobody wants it (`fire_and_forget`).
     pub(crate) fire_and_forget: bool,
     /// Workers holding the result.
-    pub(crate) who_has: BTreeSet<WorkerId>,
+    pub(crate) who_has: WorkerSet,
     /// The worker running it, while processing.
     pub(crate) processing_on: Option<WorkerId>,
     /// A steal request for it is out to its worker.
@@ -120,12 +183,12 @@ impl TaskRecord {
         TaskRecord {
             task,
             state: TaskState::Released,
-            dependents: HashSet::new(),
-            waiting_on: HashSet::new(),
-            waiters: HashSet::new(),
+            dependents: KeySet::default(),
+            waiting_on: KeySet::default(),
+            waiters: KeySet::default(),
             who_wants: HashSet::new(),
             fire_and_forget: false,
-            who_has: BTreeSet::new(),
+            who_has: WorkerSet::default(),
             processing_on: None,
             steal_pending: false,
             occupancy_est: 0.0,
@@ -153,11 +216,11 @@ pub(crate) struct WorkerRecord {
     pub(crate) memory_limit_bytes: u64,
     pub(crate) resources: Resources,
     /// Tasks assigned to it and not yet reported back.
-    pub(crate) processing: HashSet<TaskKey>,
+    pub(crate) processing: KeySet,
     /// Estimated seconds of work in `processing`.
     pub(crate) occupancy: f64,
     /// Results it holds.
-    pub(crate) has_what: HashSet<TaskKey>,
+    pub(crate) has_what: KeySet,
     pub(crate) nbytes: u64,
     pub(crate) metrics: WorkerMetrics,
     pub(crate) last_seen: Instant,
@@ -174,5 +237,5 @@ impl WorkerRecord {
 /// One connected client.
 #[derive(Debug, Default)]
 pub(crate) struct ClientRecord {
-    pub(crate) wants: HashSet<TaskKey>,
+    pub(crate) wants: KeySet,
 }

@@ -18,7 +18,7 @@ use super::outbox::Outbox;
 use super::records::{ClientId, ClientRecord, TaskRecord, TaskState, WorkerId, WorkerRecord};
 use super::transitions::Next;
 use crate::config::SchedulerConfig;
-use crate::graph::{Priority, Task, TaskKey};
+use crate::graph::{KeyMap, KeySet, Priority, Task, TaskKey};
 
 /// The client id that holds the keys of published datasets.
 pub(crate) const DATASETS: ClientId = ClientId(0);
@@ -30,7 +30,7 @@ pub(crate) type Recs = VecDeque<(TaskKey, Next)>;
 #[derive(Debug)]
 pub(crate) struct SchedulerState {
     pub(crate) config: SchedulerConfig,
-    pub(crate) tasks: HashMap<TaskKey, TaskRecord>,
+    pub(crate) tasks: KeyMap<TaskRecord>,
     pub(crate) workers: BTreeMap<WorkerId, WorkerRecord>,
     pub(crate) clients: HashMap<ClientId, ClientRecord>,
     /// Root tasks ready to run, waiting for room on a worker, best first.
@@ -38,10 +38,10 @@ pub(crate) struct SchedulerState {
     /// Ready tasks that no live worker can run.
     pub(crate) no_worker: BTreeSet<(Priority, TaskKey)>,
     /// Measured seconds per run, by task group (exponential moving average).
-    pub(crate) group_durations: HashMap<String, f64>,
+    pub(crate) group_durations: HashMap<String, f64, foldhash::fast::RandomState>,
     pub(crate) datasets: BTreeMap<String, Vec<TaskKey>>,
     /// How many datasets hold each key.
-    pub(crate) dataset_refs: HashMap<TaskKey, usize>,
+    pub(crate) dataset_refs: KeyMap<usize>,
     pub(crate) outbox: Outbox,
     pub(crate) transition_count: u64,
     generation: u64,
@@ -55,14 +55,14 @@ impl SchedulerState {
         clients.insert(DATASETS, ClientRecord::default());
         SchedulerState {
             config,
-            tasks: HashMap::new(),
+            tasks: KeyMap::default(),
             workers: BTreeMap::new(),
             clients,
             queued: BTreeSet::new(),
             no_worker: BTreeSet::new(),
-            group_durations: HashMap::new(),
+            group_durations: Default::default(),
             datasets: BTreeMap::new(),
-            dataset_refs: HashMap::new(),
+            dataset_refs: KeyMap::default(),
             outbox: Outbox::default(),
             transition_count: 0,
             generation: 0,
@@ -140,7 +140,7 @@ impl SchedulerState {
                     function: t.task.function().to_string(),
                     cause_key: String::new(),
                 };
-                recs.push_back((key, Next::Erred(failure)));
+                recs.push_back((key, Next::Erred(Box::new(failure))));
             } else {
                 recs.push_back((key, Next::Reset));
             }
@@ -220,7 +220,7 @@ impl SchedulerState {
             if failed.worker.is_empty() {
                 failed.worker = self.workers.get(&id).map(|w| w.name.clone()).unwrap_or_default();
             }
-            recs.push_back((key, Next::Erred(failed)));
+            recs.push_back((key, Next::Erred(Box::new(failed))));
         }
     }
 
@@ -409,7 +409,7 @@ impl SchedulerState {
                         function: t.task.function().to_string(),
                         ..Default::default()
                     };
-                    recs.push_back((key, Next::Erred(failure)));
+                    recs.push_back((key, Next::Erred(Box::new(failure))));
                 }
             }
         }
@@ -459,7 +459,7 @@ impl SchedulerState {
     /// Cancels keys for one client, with every dependent it wants, as Dask does.
     fn cancel(&mut self, id: ClientId, keys: Vec<String>, recs: &mut Recs) {
         let mut stack: Vec<TaskKey> = keys.into_iter().map(TaskKey::from).collect();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = KeySet::default();
         while let Some(key) = stack.pop() {
             if !seen.insert(key.clone()) {
                 continue;

@@ -13,7 +13,7 @@ use dusk_flight::messages::{Assignment, DepLocation, FailureKind, TaskFailed, Va
 
 use super::records::{TaskState, WorkerId};
 use super::state::{Recs, SchedulerState, ready_event};
-use crate::graph::TaskKey;
+use crate::graph::{KeySet, TaskKey};
 
 /// Early-assigned tasks stop being added to a worker holding this many tasks.
 const MAX_EARLY_PER_WORKER: usize = 100_000;
@@ -36,7 +36,7 @@ pub(crate) enum Next {
     /// Its run on `worker` finished (or data was scattered there).
     Memory { worker: WorkerId, nbytes: u64, kind: ValueKind, compute_secs: f64 },
     /// It failed for good.
-    Erred(TaskFailed),
+    Erred(Box<TaskFailed>),
 }
 
 impl SchedulerState {
@@ -72,7 +72,7 @@ impl SchedulerState {
             (S::Released | S::Erred, Next::Release) if !needed => self.maybe_forget(key, recs),
             (S::Released | S::Erred, Next::Forgotten) => self.maybe_forget(key, recs),
             (S::Released | S::Waiting | S::Queued | S::NoWorker | S::Processing, Next::Erred(failure)) => {
-                self.active_to_erred(key, failure, recs)
+                self.active_to_erred(key, *failure, recs)
             }
             _ => false,
         };
@@ -99,11 +99,11 @@ impl SchedulerState {
                 message: format!("scattered data {key} was lost with its worker and cannot be recomputed"),
                 ..Default::default()
             };
-            recs.push_back((key.clone(), Next::Erred(failure)));
+            recs.push_back((key.clone(), Next::Erred(Box::new(failure))));
             return false;
         }
         let deps = t.task.deps.clone();
-        let mut waiting_on = std::collections::HashSet::new();
+        let mut waiting_on = KeySet::default();
         let mut failed_dep = None;
         for dep in deps {
             let Some(d) = self.tasks.get_mut(&dep) else { continue };
@@ -125,7 +125,7 @@ impl SchedulerState {
         let ready = waiting_on.is_empty();
         t.waiting_on = waiting_on;
         if let Some((dep, e)) = failed_dep {
-            recs.push_back((key.clone(), Next::Erred(passed_on(key, &dep, e))));
+            recs.push_back((key.clone(), Next::Erred(Box::new(passed_on(key, &dep, e)))));
         } else if ready {
             recs.push_back((key.clone(), Next::Processing));
         }
@@ -290,9 +290,11 @@ impl SchedulerState {
         t.waiting_on.clear();
         let deps = t.task.deps.clone();
         let dependents: Vec<TaskKey> = t.dependents.iter().cloned().collect();
-        let ready = ready_event(t, &self.workers);
-        for client in t.who_wants.iter().copied().collect::<Vec<_>>() {
-            self.outbox.client(client).ready.push(ready.clone());
+        if !t.who_wants.is_empty() {
+            let ready = ready_event(t, &self.workers);
+            for client in t.who_wants.iter().copied().collect::<Vec<_>>() {
+                self.outbox.client(client).ready.push(ready.clone());
+            }
         }
         self.stop_waiting_on_deps(key, &deps, recs);
         for dependent in dependents {
@@ -439,7 +441,10 @@ impl SchedulerState {
         self.stop_waiting_on_deps(key, &deps, recs);
         for dependent in dependents {
             if self.tasks.get(&dependent).is_some_and(|d| d.state.is_active() || d.is_needed()) {
-                recs.push_back((dependent.clone(), Next::Erred(passed_on(&dependent, key, failure.clone()))));
+                recs.push_back((
+                    dependent.clone(),
+                    Next::Erred(Box::new(passed_on(&dependent, key, failure.clone()))),
+                ));
             }
         }
         recs.push_back((key.clone(), Next::Forgotten));

@@ -4,11 +4,9 @@
 //! `validate` checks everything, including links between records, and holds whenever the
 //! scheduler is between events. A failure is a bug in the transition code.
 
-use std::collections::HashSet;
-
 use super::records::TaskState;
 use super::state::SchedulerState;
-use crate::graph::TaskKey;
+use crate::graph::{KeySet, TaskKey};
 
 /// A broken invariant, described for the person fixing it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,7 +85,7 @@ impl SchedulerState {
             })?;
             match t.state {
                 TaskState::Waiting => {
-                    let expected: HashSet<TaskKey> = t
+                    let expected: KeySet = t
                         .task
                         .deps
                         .iter()

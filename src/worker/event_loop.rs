@@ -11,7 +11,7 @@
 //! threshold a background spill starts (at most one at a time); above the pause
 //! threshold the executor stops starting tasks until spilling brings memory back down.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,7 +27,7 @@ use super::executor::{Executor, Job};
 use super::result_store::ResultStore;
 use crate::data_client::DataClient;
 use crate::functions::FunctionRegistry;
-use crate::graph::{Priority, Resources, TaskKey, Value};
+use crate::graph::{KeyMap, KeySet, Priority, Resources, TaskKey, Value};
 
 /// Bound on dependency bytes being fetched at once, in KiB (256 MiB).
 const FETCH_BUDGET_KIB: usize = 256 * 1024;
@@ -63,7 +63,7 @@ struct WorkerTask {
     spec: TaskSpec,
     priority: Priority,
     resources: Resources,
-    missing: HashSet<TaskKey>,
+    missing: KeySet,
     phase: Phase,
 }
 
@@ -78,11 +78,11 @@ pub(crate) struct WorkerLoop {
     pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
     pub(crate) outgoing: mpsc::UnboundedSender<WorkerUpdate>,
     pub(crate) spill_threshold_bytes: u64,
-    tasks: HashMap<TaskKey, WorkerTask>,
+    tasks: KeyMap<WorkerTask>,
     /// Dependencies being fetched, with the tasks waiting for each.
-    fetching: HashMap<TaskKey, Vec<TaskKey>>,
+    fetching: KeyMap<Vec<TaskKey>>,
     /// Inputs that run on this worker, with the early-assigned tasks waiting for each.
-    local_waiters: HashMap<TaskKey, Vec<TaskKey>>,
+    local_waiters: KeyMap<Vec<TaskKey>>,
     update: WorkerUpdate,
     /// Resident memory, read at each heartbeat (reading /proc per frame would cost more
     /// than the frame).
@@ -112,9 +112,9 @@ impl WorkerLoop {
             events,
             outgoing,
             spill_threshold_bytes,
-            tasks: HashMap::new(),
-            fetching: HashMap::new(),
-            local_waiters: HashMap::new(),
+            tasks: KeyMap::default(),
+            fetching: KeyMap::default(),
+            local_waiters: KeyMap::default(),
             update: WorkerUpdate::default(),
             rss_bytes: 0,
             spilling: Arc::new(AtomicBool::new(false)),
@@ -179,7 +179,7 @@ impl WorkerLoop {
         }
         let priority = Priority { user: spec.priority, generation: assignment.generation, order: spec.order };
         let resources: Resources = spec.resources.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        let mut missing = HashSet::new();
+        let mut missing = KeySet::default();
         for dep in assignment.deps {
             let dep_key = TaskKey::from(dep.key.clone());
             if self.store.contains(&dep.key) {
