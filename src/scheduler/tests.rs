@@ -353,3 +353,49 @@ fn early_assigned_chain_follows_its_input_and_resets_with_it() {
     assert!(s.tasks["y-1"].killed_on.is_empty() && s.tasks["z-1"].killed_on.is_empty());
     assert_eq!(s.tasks["z-1"].processing_on, Some(b));
 }
+
+#[test]
+fn silent_worker_is_removed_at_its_heartbeat_deadline() {
+    let config = SchedulerConfig { validate: true, ..Default::default() };
+    let timeout = config.heartbeat_timeout;
+    let mut s = SchedulerState::new(config);
+    let c = s.add_client();
+    let start = Instant::now();
+    let a = s.add_worker(WorkerHello { data_addr: "a".into(), threads: 1, ..Default::default() }, start);
+    s.client_update(
+        c,
+        ClientUpdate {
+            submit: vec![call("x-1".into(), &[])],
+            want: vec!["x-1".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(s.tasks["x-1"].processing_on, Some(a));
+    let b = s
+        .add_worker(WorkerHello { data_addr: "b".into(), threads: 1, ..Default::default() }, start + timeout);
+    // `a` last spoke at `start`; `b` just joined.
+    assert!(s.check_heartbeats(start + timeout / 2).is_empty());
+    assert_eq!(s.check_heartbeats(start + timeout + timeout / 2), vec![a]);
+    assert_eq!(s.tasks["x-1"].processing_on, Some(b));
+    s.validate().expect("valid");
+}
+
+#[test]
+fn queued_root_tasks_leave_in_priority_order() {
+    let mut s = SchedulerState::new(SchedulerConfig { validate: true, ..Default::default() });
+    let c = s.add_client();
+    let specs: Vec<TaskSpec> = [(0, "low-1"), (5, "high-1"), (1, "mid-1"), (5, "high-2"), (0, "low-2")]
+        .into_iter()
+        .map(|(priority, key)| TaskSpec { priority, ..call(key.into(), &[]) })
+        .collect();
+    let want = specs.iter().map(|t| t.key.clone()).collect();
+    s.client_update(c, ClientUpdate { submit: specs, want, ..Default::default() });
+    assert_eq!(s.no_worker.len(), 5, "no worker yet: all wait on the scheduler");
+    let w =
+        s.add_worker(WorkerHello { data_addr: "a".into(), threads: 1, ..Default::default() }, Instant::now());
+    // ceil(1 thread x 1.1) = 2 slots: the two priority-5 tasks go first.
+    let mut sent: Vec<String> = s.workers[&w].processing.iter().map(|k| k.to_string()).collect();
+    sent.sort();
+    assert_eq!(sent, vec!["high-1".to_string(), "high-2".to_string()]);
+    s.validate().expect("valid");
+}
