@@ -25,6 +25,10 @@ use dusk::builtins::{add, inc};
 use dusk::testing::ProcessCluster;
 use dusk::{Client, Delayed, delayed};
 
+/// The client here uses the allocator the `dusk` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Dask distributed on this machine kind, tasks per second (from the measurements).
 const DASK_MAP_RATE: f64 = 670.0;
 const DASK_CHAIN_RATE: f64 = 180.0;
@@ -110,8 +114,10 @@ async fn main() -> Result {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
+    let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let map = map_case(&client, 100_000).await?;
     let cpu_map = cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
+    let client_cpu_map = cpu_seconds(std::process::id()).unwrap_or(0.0) - client_cpu_before;
     let chain = chain_case(&client, 10_000).await?;
     let tree = tree_case(&client, 10_000).await?;
     let rows = [map, chain, tree];
@@ -130,9 +136,10 @@ async fn main() -> Result {
     }
     let peak = dusk::config::process_memory_bytes(pid).map_or(0, |(_, peak)| peak);
     println!(
-        "scheduler map: {:.2} us scheduler CPU per task, peak scheduler memory {} MiB",
+        "scheduler map: {:.2} us scheduler CPU per task, peak scheduler memory {} MiB, {:.2} us client CPU per task",
         cpu_map / 100_000.0 * 1e6,
-        peak >> 20
+        peak >> 20,
+        client_cpu_map / 100_000.0 * 1e6
     );
     std::fs::create_dir_all("target/bench")?;
     let mut csv = std::fs::File::create("target/bench/scheduler.csv")?;

@@ -75,8 +75,13 @@ pub(crate) async fn gather_bytes(
         let mut by_addr: HashMap<String, Vec<TaskKey>> = HashMap::new();
         for key in remaining.drain(..) {
             if let KeyStatus::Ready { addrs, .. } = wait_ready(shared, &key).await? {
-                let addr = addrs.first().cloned().unwrap_or_default();
-                by_addr.entry(addr).or_default().push(key);
+                let addr = addrs.first().map_or("", String::as_str);
+                match by_addr.get_mut(addr) {
+                    Some(keys) => keys.push(key),
+                    None => {
+                        by_addr.insert(addr.to_string(), vec![key]);
+                    }
+                }
             }
         }
         let fetches = by_addr.into_iter().map(|(addr, keys)| async move {

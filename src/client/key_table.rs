@@ -19,7 +19,8 @@ pub(crate) enum KeyStatus {
     /// Not finished yet (or being recomputed after a loss).
     Pending,
     /// In memory on these workers.
-    Ready { addrs: Vec<String>, nbytes: u64, kind: ValueKind },
+    /// (Shared, so following a status costs no copy of the addresses.)
+    Ready { addrs: std::sync::Arc<[String]>, nbytes: u64, kind: ValueKind },
     /// Failed for good.
     Failed(TaskFailed),
     /// Cancelled.

@@ -162,7 +162,7 @@ async fn apply_events(mut inbound: Streaming<FlightData>, keys: Arc<KeyTable>) {
         keys.set_many(events.lost.into_iter().map(|k| (k, KeyStatus::Pending)));
         keys.set_many(events.ready.into_iter().map(|r| {
             let kind = ValueKind::try_from(r.kind).unwrap_or(ValueKind::Bytes);
-            (r.key, KeyStatus::Ready { addrs: r.addrs, nbytes: r.nbytes, kind })
+            (r.key, KeyStatus::Ready { addrs: r.addrs.into(), nbytes: r.nbytes, kind })
         }));
         keys.set_many(events.failed.into_iter().map(|f| (f.key.clone(), KeyStatus::Failed(f))));
         keys.set_many(events.cancelled.into_iter().map(|k| (k, KeyStatus::Cancelled)));
