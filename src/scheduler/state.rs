@@ -183,6 +183,12 @@ impl SchedulerState {
         self.fill_queue();
     }
 
+    /// The scheduler's own copy of a key named on the wire, so a known key costs no new
+    /// allocation (every event names keys as strings).
+    fn key(&self, name: &str) -> TaskKey {
+        self.tasks.get_key_value(name).map_or_else(|| TaskKey::from(name), |(k, _)| k.clone())
+    }
+
     fn is_processing_on(&self, key: &str, id: WorkerId) -> bool {
         self.tasks.get(key).is_some_and(|t| t.state == TaskState::Processing && t.processing_on == Some(id))
     }
@@ -196,7 +202,7 @@ impl SchedulerState {
                 kind,
                 compute_secs: done.compute_us as f64 / 1e6,
             };
-            recs.push_back((TaskKey::from(done.key), next));
+            recs.push_back((self.key(&done.key), next));
         } else if self.tasks.get(done.key.as_str()).is_some_and(|t| t.state == TaskState::Memory) {
             // A second copy, e.g. a task stolen after it had started: keep it as a replica.
             self.on_replica(id, TaskKey::from(done.key));
@@ -317,7 +323,7 @@ impl SchedulerState {
         let added =
             if update.submit.is_empty() { Vec::new() } else { self.add_tasks(update.submit, &mut recs) };
         for key in update.want {
-            self.want(id, TaskKey::from(key), &mut recs);
+            self.want(id, self.key(&key), &mut recs);
         }
         for key in update.fire_and_forget {
             if let Some(t) = self.tasks.get_mut(key.as_str())
@@ -330,7 +336,7 @@ impl SchedulerState {
             }
         }
         for key in update.release {
-            self.unwant(id, &TaskKey::from(key), &mut recs);
+            self.unwant(id, &self.key(&key), &mut recs);
         }
         if !update.cancel.is_empty() {
             self.cancel(id, update.cancel, &mut recs);
