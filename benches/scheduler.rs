@@ -100,6 +100,7 @@ async fn tree_case(client: &Client, leaves: usize) -> Result<Row> {
 
 #[tokio::main]
 async fn main() -> Result {
+    dusk::testing::init_test_logging();
     let binary = Path::new(env!("CARGO_BIN_EXE_dusk"));
     let cluster = ProcessCluster::start(binary, 2, 1).await?;
     let client = Client::connect(cluster.url()).await?;
