@@ -373,14 +373,7 @@ impl WorkerLoop {
 
     /// Sends what accumulated this turn; with `heartbeat`, sends metrics even if nothing else.
     pub(crate) fn flush(&mut self, heartbeat: bool) {
-        let u = &self.update;
-        let empty = u.finished.is_empty()
-            && u.failed.is_empty()
-            && u.fetch_failed.is_empty()
-            && u.stolen.is_empty()
-            && u.steal_refused.is_empty()
-            && u.replicas.is_empty();
-        if empty && !heartbeat {
+        if !has_reports(&self.update) && !heartbeat {
             return;
         }
         if heartbeat {
@@ -401,13 +394,7 @@ impl WorkerLoop {
                 metrics: update.metrics.clone(),
             };
             let _ = self.outgoing.send(part);
-            if update.finished.is_empty()
-                && update.failed.is_empty()
-                && update.fetch_failed.is_empty()
-                && update.stolen.is_empty()
-                && update.steal_refused.is_empty()
-                && update.replicas.is_empty()
-            {
+            if !has_reports(&update) {
                 break;
             }
         }
@@ -430,6 +417,16 @@ impl WorkerLoop {
     pub(crate) fn clear(&self) {
         self.store.clear();
     }
+}
+
+/// True when an update carries anything besides metrics.
+fn has_reports(u: &WorkerUpdate) -> bool {
+    !(u.finished.is_empty()
+        && u.failed.is_empty()
+        && u.fetch_failed.is_empty()
+        && u.stolen.is_empty()
+        && u.steal_refused.is_empty()
+        && u.replicas.is_empty())
 }
 
 /// Chooses which holder to fetch from, spreading keys over holders.
