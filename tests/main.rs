@@ -2,6 +2,7 @@
 //!
 //! One test binary (see `Cargo.toml`): each module is one area.
 
+mod cli;
 mod cluster;
 mod delayed;
 mod failures;
