@@ -6,9 +6,14 @@
 
 use std::time::Duration;
 
+use std::pin::Pin;
+
 use futures::Stream;
 use tokio::net::{TcpListener, TcpStream};
 use tonic::transport::{Channel, Endpoint};
+
+/// The response stream type of every Flight method Dusk serves.
+pub(crate) type FlightStream<T> = Pin<Box<dyn Stream<Item = Result<T, tonic::Status>> + Send + 'static>>;
 
 /// Why a connection to a Dusk URL could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,6 @@
 //! with `InvalidArgument`; the scheduler itself carries on.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::{
@@ -17,8 +16,8 @@ use arrow_flight::{
 };
 use dusk_flight::envelope::{from_flight_data, to_flight_data};
 use dusk_flight::messages::{ClientUpdate, WorkerUpdate};
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -26,6 +25,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::SchedulerError;
 use super::event_loop::{self, Event};
 use crate::config::SchedulerConfig;
+use crate::net::FlightStream;
 
 /// How long open connections get to close when the scheduler shuts down.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -109,8 +109,6 @@ struct SchedulerService {
     events: mpsc::UnboundedSender<Event>,
 }
 
-type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
 fn gone() -> Status {
     Status::unavailable("the scheduler is shutting down")
 }
@@ -186,13 +184,13 @@ impl SchedulerService {
 
 #[tonic::async_trait]
 impl FlightService for SchedulerService {
-    type HandshakeStream = Stream_<HandshakeResponse>;
-    type ListFlightsStream = Stream_<FlightInfo>;
-    type DoGetStream = Stream_<FlightData>;
-    type DoPutStream = Stream_<PutResult>;
-    type DoActionStream = Stream_<arrow_flight::Result>;
-    type ListActionsStream = Stream_<ActionType>;
-    type DoExchangeStream = Stream_<FlightData>;
+    type HandshakeStream = FlightStream<HandshakeResponse>;
+    type ListFlightsStream = FlightStream<FlightInfo>;
+    type DoGetStream = FlightStream<FlightData>;
+    type DoPutStream = FlightStream<PutResult>;
+    type DoActionStream = FlightStream<arrow_flight::Result>;
+    type ListActionsStream = FlightStream<ActionType>;
+    type DoExchangeStream = FlightStream<FlightData>;
 
     async fn handshake(
         &self,

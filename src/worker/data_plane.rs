@@ -7,7 +7,6 @@
 //! worker does not hold is `NotFound`, naming the worker, so the fetcher can tell the
 //! scheduler which copy was missing.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow_flight::decode::FlightRecordBatchStream;
@@ -29,8 +28,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::event_loop::WorkerEvent;
 use super::result_store::ResultStore;
 use crate::graph::{TaskKey, Value};
-
-type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+use crate::net::FlightStream;
 
 /// Serves one worker's store.
 pub(crate) struct DataPlane {
@@ -51,7 +49,7 @@ impl DataPlane {
 
 fn encode(
     batches: impl Stream<Item = Result<arrow::array::RecordBatch, FlightError>> + Send + 'static,
-) -> Stream_<FlightData> {
+) -> FlightStream<FlightData> {
     FlightDataEncoderBuilder::new()
         .build(batches)
         .map_err(|e| match e {
@@ -63,13 +61,13 @@ fn encode(
 
 #[tonic::async_trait]
 impl FlightService for DataPlane {
-    type HandshakeStream = Stream_<HandshakeResponse>;
-    type ListFlightsStream = Stream_<FlightInfo>;
-    type DoGetStream = Stream_<FlightData>;
-    type DoPutStream = Stream_<PutResult>;
-    type DoActionStream = Stream_<arrow_flight::Result>;
-    type ListActionsStream = Stream_<ActionType>;
-    type DoExchangeStream = Stream_<FlightData>;
+    type HandshakeStream = FlightStream<HandshakeResponse>;
+    type ListFlightsStream = FlightStream<FlightInfo>;
+    type DoGetStream = FlightStream<FlightData>;
+    type DoPutStream = FlightStream<PutResult>;
+    type DoActionStream = FlightStream<arrow_flight::Result>;
+    type ListActionsStream = FlightStream<ActionType>;
+    type DoExchangeStream = FlightStream<FlightData>;
 
     async fn handshake(
         &self,
