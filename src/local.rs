@@ -154,13 +154,18 @@ async fn nanny(
 /// SIGTERM, a grace period, then SIGKILL.
 async fn terminate(child: &mut Child) {
     if let Some(pid) = child.id() {
-        // SAFETY: kill(2) with a pid we own; no memory is involved.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
+        send_signal(pid, libc::SIGTERM);
     }
     if tokio::time::timeout(WORKER_STOP_GRACE, child.wait()).await.is_err() {
         let _ = child.kill().await;
+    }
+}
+
+/// Sends `signal` to process `pid`; a process that is already gone is not an error.
+pub(crate) fn send_signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) takes a pid and a signal number and touches no memory of ours.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
     }
 }
 

@@ -242,20 +242,14 @@ impl ProcessCluster {
         let worker = info.workers.get(index).ok_or_else(|| {
             TestingError::Process(format!("no worker {index} ({} running)", info.workers.len()))
         })?;
-        // SAFETY: kill(2) on a pid the scheduler reported; no memory is involved.
-        unsafe {
-            libc::kill(worker.pid as libc::pid_t, libc::SIGKILL);
-        }
+        crate::local::send_signal(worker.pid, libc::SIGKILL);
         Ok(worker.pid)
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub async fn terminate(mut self) -> Result<Option<i32>, TestingError> {
         if let Some(pid) = self.child.id() {
-            // SAFETY: kill(2) on our own child.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
+            crate::local::send_signal(pid, libc::SIGTERM);
         }
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
