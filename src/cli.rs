@@ -4,6 +4,7 @@
 //! dusk local     [--workers N] [--threads-per-worker T] [--port 8786] [--no-repl]
 //! dusk scheduler [--port 8786] [--dashboard-port 8787]
 //! dusk worker    grpc://HOST:8786 [--threads N] [--memory-limit 4GiB] [--spill-dir DIR]
+//! dusk gen tpch  --scale SF --output DIR
 //! ```
 //!
 //! Exit codes: 0 on success, 2 when the command could not start (bad arguments, a port
@@ -32,6 +33,25 @@ enum Command {
     Scheduler(SchedulerArgs),
     /// A worker that joins the scheduler at the given URL.
     Worker(WorkerArgs),
+    /// Generate sample data.
+    #[command(subcommand)]
+    Gen(GenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GenCommand {
+    /// TPC-H tables as Parquet, one directory per table.
+    Tpch(TpchArgs),
+}
+
+#[derive(Debug, Args)]
+struct TpchArgs {
+    /// Scale factor: 1 is about 1 GB of raw data (6 million lineitem rows).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Directory to write; created if missing.
+    #[arg(long)]
+    output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +80,13 @@ struct LocalArgs {
     /// Serve in the foreground without an interactive prompt.
     #[arg(long)]
     no_repl: bool,
+    /// Directory for what outlives the cluster (sample data) [default: $XDG_DATA_HOME/dusk
+    /// or ~/.local/share/dusk].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Do not register the sample TPC-H tables.
+    #[arg(long)]
+    no_sample_data: bool,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +163,7 @@ pub fn main() -> ExitCode {
             Command::Local(args) => run_local(args).await,
             Command::Scheduler(args) => run_scheduler(args).await,
             Command::Worker(args) => run_worker(args).await,
+            Command::Gen(GenCommand::Tpch(args)) => run_gen_tpch(args).await,
         }
     });
     runtime.shutdown_background();
@@ -171,11 +199,27 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
         memory_limit_bytes: memory_limit,
         spill_dir: args.spill_dir,
         scheduler: SchedulerConfig::default(),
+        state_dir: args.state_dir.unwrap_or_else(config::default_state_dir),
+        sample_data: !args.no_sample_data,
     };
     if !args.no_repl {
         eprintln!("dusk: no interactive prompt yet; serving in the foreground (as with --no-repl)");
     }
     local::run(config).await?;
+    Ok(())
+}
+
+async fn run_gen_tpch(args: TpchArgs) -> Result<(), BoxError> {
+    let started = std::time::Instant::now();
+    let output = args.output.clone();
+    let threads = config::available_cores();
+    tokio::task::spawn_blocking(move || crate::tpch::generate(args.scale, &output, threads)).await??;
+    println!(
+        "Wrote TPC-H SF {} to {} in {:.1} s",
+        args.scale,
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

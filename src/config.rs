@@ -94,6 +94,18 @@ pub fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Where a local cluster keeps what outlives it: `$XDG_DATA_HOME/dusk`, else
+/// `~/.local/share/dusk`, else `dusk` under the system temp dir.
+pub fn default_state_dir() -> std::path::PathBuf {
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return std::path::PathBuf::from(data).join("dusk");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => std::path::PathBuf::from(home).join(".local/share/dusk"),
+        None => std::env::temp_dir().join("dusk"),
+    }
+}
+
 /// Total physical memory, from `/proc/meminfo`; 8 GiB where that cannot be read.
 pub fn total_memory_bytes() -> u64 {
     read_meminfo_kib("MemTotal:").map_or(8 << 30, |kib| kib * 1024)

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use dusk_flight::chunks::{self, ValueAssembler};
 use dusk_flight::envelope::encode_message;
 use dusk_flight::messages::FetchTicket;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use tonic::transport::Channel;
 
@@ -105,9 +106,14 @@ impl DataClient {
         }
     }
 
-    async fn do_get(&self, addr: &str, keys: Vec<String>) -> Result<FlightRecordBatchStream, TransferError> {
+    async fn do_get(
+        &self,
+        addr: &str,
+        keys: Vec<String>,
+        bucket: Option<u32>,
+    ) -> Result<FlightRecordBatchStream, TransferError> {
         let mut client = self.client(addr).await?;
-        let ticket = Ticket { ticket: encode_message(&FetchTicket { keys }) };
+        let ticket = Ticket { ticket: encode_message(&FetchTicket { keys, bucket }) };
         let response = client.do_get(ticket).await.map_err(|source| {
             self.forget(addr);
             TransferError::Status { addr: addr.to_string(), source }
@@ -123,7 +129,7 @@ impl DataClient {
         keys: Vec<String>,
     ) -> Result<Vec<(String, Bytes)>, TransferError> {
         let wanted = keys.clone();
-        let mut stream = self.do_get(addr, keys).await?;
+        let mut stream = self.do_get(addr, keys, None).await?;
         let mut assembler = ValueAssembler::new();
         let mut values = Vec::with_capacity(wanted.len());
         while let Some(batch) = stream.next().await {
@@ -144,8 +150,20 @@ impl DataClient {
         addr: &str,
         key: &str,
     ) -> Result<Vec<RecordBatch>, TransferError> {
-        let stream = self.do_get(addr, vec![key.to_string()]).await?;
+        let stream = self.do_get(addr, vec![key.to_string()], None).await?;
         stream.try_collect().await.map_err(|e| TransferError::flight(addr, e))
+    }
+
+    /// Streams bucket `bucket` of the shuffle output `key`, batch by batch.
+    pub(crate) async fn fetch_bucket(
+        &self,
+        addr: &str,
+        key: &str,
+        bucket: u32,
+    ) -> Result<BoxStream<'static, Result<RecordBatch, TransferError>>, TransferError> {
+        let stream = self.do_get(addr, vec![key.to_string()], Some(bucket)).await?;
+        let addr = addr.to_string();
+        Ok(stream.map_err(move |e| TransferError::flight(&addr, e)).boxed())
     }
 
     /// Stores byte values on the worker at `addr` under their keys.

@@ -26,7 +26,8 @@
 //!
 //! Parts, each a module: [`graph`] (the task model), [`scheduler`], [`worker`],
 //! [`client`], [`collections`], [`functions`], [`config`], [`testing`] (clusters for
-//! tests) and [`cli`] (the `dusk` command).
+//! tests), [`tpch`] (sample data and queries) and [`cli`] (the `dusk` command). SQL runs
+//! through [`Client::sql`]; its distributed planning lives in the `dusk-sql` crate.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -41,10 +42,11 @@ pub mod local;
 mod net;
 pub mod scheduler;
 pub mod testing;
+pub mod tpch;
 pub mod worker;
 
 pub use cli::main;
-pub use client::{Client, ClientError, Future, SubmitOptions};
+pub use client::{Client, ClientError, Future, SqlOutput, SubmitOptions};
 pub use collections::delayed::{Delayed, delayed, delayed_with};
 pub use data_client::TransferError;
 pub use functions::builtins;

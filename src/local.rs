@@ -45,7 +45,15 @@ pub struct LocalConfig {
     pub spill_dir: Option<PathBuf>,
     /// Scheduler settings.
     pub scheduler: SchedulerConfig,
+    /// Where the cluster keeps what outlives it (sample data).
+    pub state_dir: PathBuf,
+    /// Register a small TPC-H (generated once into the state dir) so there is data to
+    /// query from the first prompt.
+    pub sample_data: bool,
 }
+
+/// Scale factor of the sample TPC-H `dusk local` registers.
+pub const SAMPLE_SCALE: f64 = 0.1;
 
 /// Why `dusk local` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +91,12 @@ pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
             spawn_worker(&config, &url, index).map_err(|source| LocalError::Spawn { index, source })?;
         nannies.push(tokio::spawn(nanny(config.clone(), url.clone(), index, child, stop_rx.clone())));
     }
+    let sample =
+        config.sample_data.then(|| tokio::spawn(register_sample_data(url.clone(), config.state_dir.clone())));
     shutdown_signal().await;
+    if let Some(sample) = sample {
+        sample.abort();
+    }
     println!("Stopping workers and scheduler");
     let _ = stop_tx.send(true);
     for nanny in nannies {
@@ -91,6 +104,36 @@ pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
     }
     scheduler.shutdown().await;
     Ok(())
+}
+
+/// Generates the sample TPC-H once and registers its tables; failures are reported, not
+/// fatal: the cluster serves without them.
+async fn register_sample_data(url: String, state_dir: PathBuf) {
+    let dir = state_dir.join(format!("tpch-sf{SAMPLE_SCALE}"));
+    if !crate::tpch::is_generated(&dir) {
+        println!("Generating TPC-H SF {SAMPLE_SCALE} sample data into {} (once)", dir.display());
+        let target = dir.clone();
+        let threads = crate::config::available_cores();
+        match tokio::task::spawn_blocking(move || crate::tpch::generate(SAMPLE_SCALE, &target, threads)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return eprintln!("dusk: sample data: {}", dusk_flight::envelope::error_chain(&e)),
+            Err(e) => return eprintln!("dusk: sample data: {e}"),
+        }
+    }
+    let client = match crate::Client::connect(&url).await {
+        Ok(client) => client,
+        Err(e) => return eprintln!("dusk: sample data: {}", dusk_flight::envelope::error_chain(&e)),
+    };
+    for statement in crate::tpch::create_tables(&dir) {
+        if let Err(e) = client.sql(&statement).await {
+            return eprintln!("dusk: sample data: {}", dusk_flight::envelope::error_chain(&e));
+        }
+    }
+    println!(
+        "Sample data: TPC-H SF {SAMPLE_SCALE} tables {} (try SELECT count(*) FROM lineitem)",
+        crate::tpch::TABLES.join(", ")
+    );
 }
 
 fn spawn_worker(config: &LocalConfig, url: &str, index: usize) -> std::io::Result<Child> {

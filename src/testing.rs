@@ -193,7 +193,7 @@ impl ProcessCluster {
         extra: &[&str],
     ) -> Result<Self, TestingError> {
         let mut child = Command::new(binary)
-            .args(["local", "--no-repl", "--port", "0", "--workers"])
+            .args(["local", "--no-repl", "--no-sample-data", "--port", "0", "--workers"])
             .arg(workers.to_string())
             .arg("--threads-per-worker")
             .arg(threads.to_string())

@@ -8,5 +8,6 @@ mod delayed;
 mod failures;
 mod memory;
 mod process;
+mod sql;
 mod support;
 mod wire;

@@ -73,6 +73,7 @@ async fn worker_answers_bad_tickets_with_clear_errors() -> Result {
     assert!(err.message().contains("fetch ticket"), "{}", err.message());
     let ticket = dusk_flight::envelope::encode_message(&dusk_flight::messages::FetchTicket {
         keys: vec!["nope-1".into()],
+        bucket: None,
     });
     let err = worker.do_get(Ticket { ticket }).await.expect_err("unknown key");
     assert_eq!(err.code(), tonic::Code::NotFound);

@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn frame_round_trips_a_message() -> Result<(), WireError> {
-        let ticket = FetchTicket { keys: vec!["a".into()] };
+        let ticket = FetchTicket { keys: vec!["a".into()], bucket: None };
         let frame = to_flight_data(&ticket);
         assert!(frame.data_body.is_empty());
         assert_eq!(from_flight_data::<FetchTicket>(&frame, "ticket")?, ticket);

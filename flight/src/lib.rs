@@ -10,12 +10,13 @@
 //! - [`chunks`]: how opaque byte values travel as Arrow data (one binary column, split
 //!   into bounded chunks so no gRPC message grows past a few MiB).
 //! - [`actions`]: the names of the scheduler's and workers' `DoAction` calls.
+//! - [`query`]: the SQL actions' requests and answers.
 //!
 //! ```
 //! use dusk_flight::messages::FetchTicket;
 //! use dusk_flight::envelope::{decode_message, encode_message};
 //!
-//! let ticket = FetchTicket { keys: vec!["inc-1".into(), "inc-2".into()] };
+//! let ticket = FetchTicket { keys: vec!["inc-1".into(), "inc-2".into()], bucket: None };
 //! let bytes = encode_message(&ticket);
 //! let back: FetchTicket = decode_message(&bytes, "fetch ticket").unwrap();
 //! assert_eq!(back, ticket);
@@ -28,5 +29,6 @@ pub mod chunks;
 pub mod envelope;
 mod error;
 pub mod messages;
+pub mod query;
 
 pub use error::WireError;

@@ -21,6 +21,9 @@ pub enum ValueKind {
     Bytes = 0,
     /// Arrow record batches with their own schema.
     Batches = 1,
+    /// A shuffle writer's output: record batches split into buckets, fetched one bucket
+    /// at a time.
+    Buckets = 2,
 }
 
 /// One argument of a function call: an inline value or the result of another task.
@@ -69,6 +72,25 @@ pub struct TaskSpec {
     /// Position within its submitted graph (depth-first order), a priority tie-break.
     #[prost(uint64, tag = "7")]
     pub order: u64,
+    /// Set for a SQL stage task: the stage fragment to run instead of a function. Its
+    /// key arguments are the producer tasks it reads, which the worker does not fetch
+    /// up front: the fragment's shuffle readers stream them.
+    #[prost(message, optional, tag = "8")]
+    pub stage: Option<StageSpec>,
+}
+
+/// One partition of one stage of a SQL query.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StageSpec {
+    /// The stage fragment: a DataFusion physical plan as datafusion-proto bytes.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub plan: bytes::Bytes,
+    /// The partition of the fragment this task runs.
+    #[prost(uint32, tag = "2")]
+    pub partition: u32,
+    /// The query's id, for logs and the dashboard.
+    #[prost(string, tag = "3")]
+    pub query: String,
 }
 
 /// First message a worker sends on its exchange stream.
@@ -373,12 +395,16 @@ pub struct ClientEvents {
 /// Ticket of a worker's `DoGet`: the results to stream back.
 ///
 /// Several byte-valued keys share one stream (schema of [`crate::chunks`]); a key holding
-/// record batches is fetched alone and streams with its own schema.
+/// record batches is fetched alone and streams with its own schema, as does one bucket of
+/// a shuffle output.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct FetchTicket {
     /// Keys to fetch.
     #[prost(string, repeated, tag = "1")]
     pub keys: Vec<String>,
+    /// For a key holding buckets (a shuffle writer's output): the one bucket to stream.
+    #[prost(uint32, optional, tag = "2")]
+    pub bucket: Option<u32>,
 }
 
 /// `dusk.publish` request.

@@ -124,6 +124,14 @@ pub enum ClientError {
         #[source]
         source: TransferError,
     },
+    /// A query's result arrived malformed.
+    #[error("reading the result of query {query}: {message}")]
+    Result {
+        /// The query.
+        query: String,
+        /// What was wrong.
+        message: String,
+    },
     /// The connection to the scheduler ended.
     #[error("the connection to the scheduler was lost")]
     Disconnected,

@@ -126,6 +126,7 @@ impl GraphBuilder {
             retries: options.retries,
             resources: options.resources.iter().cloned().collect(),
             order,
+            stage: None,
         });
         Ok(())
     }

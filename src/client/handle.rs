@@ -39,7 +39,7 @@ const SUBMIT_CHUNK: usize = 4096;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl Client {

@@ -4,7 +4,7 @@
 //! registered functions and return [`Future`]s at once; futures can be arguments of
 //! further calls, so chains of work never pass through the client. `gather` fetches
 //! results straight from the workers holding them. Dropping every clone of a future lets
-//! the cluster free its result.
+//! the cluster free its result. [`Client::sql`] runs SQL on the cluster.
 
 mod args;
 mod error;
@@ -15,6 +15,7 @@ mod handle;
 mod key_table;
 mod options;
 mod session;
+mod sql;
 
 pub use args::{ArgSource, IntoArg, IntoArgs};
 pub use error::ClientError;
@@ -22,3 +23,4 @@ pub use future::{Future, KeyRef};
 pub(crate) use graph_builder::call_key;
 pub use handle::Client;
 pub use options::SubmitOptions;
+pub use sql::SqlOutput;

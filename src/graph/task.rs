@@ -1,7 +1,7 @@
 //! Tasks: one unit of work with its inputs.
 
 use bytes::Bytes;
-use dusk_flight::messages::{Arg as WireArg, TaskSpec, arg};
+use dusk_flight::messages::{Arg as WireArg, StageSpec, TaskSpec, arg};
 
 use super::{Priority, Resources, TaskKey};
 
@@ -22,6 +22,14 @@ pub enum TaskKind {
         /// Registered name.
         function: String,
         /// Arguments in order.
+        args: Vec<Arg>,
+    },
+    /// One partition of a SQL query's stage; its key arguments are the producer tasks
+    /// whose outputs it streams.
+    Stage {
+        /// The fragment and partition to run.
+        stage: StageSpec,
+        /// Producer tasks, as key arguments.
         args: Vec<Arg>,
     },
     /// Data a client placed on a worker: it has no lineage and cannot be recomputed.
@@ -65,9 +73,13 @@ impl Task {
                 deps.push(k.clone());
             }
         }
+        let kind = match spec.stage {
+            Some(stage) => TaskKind::Stage { stage, args },
+            None => TaskKind::Call { function: spec.function, args },
+        };
         Task {
             key: TaskKey::from(spec.key),
-            kind: TaskKind::Call { function: spec.function, args },
+            kind,
             deps,
             priority: Priority { user: spec.priority, generation, order: spec.order },
             resources: spec.resources.into_iter().collect(),
@@ -87,10 +99,11 @@ impl Task {
         }
     }
 
-    /// The function a call runs (empty for scattered data).
+    /// The function a call runs (`sql-stage` for a stage, empty for scattered data).
     pub fn function(&self) -> &str {
         match &self.kind {
             TaskKind::Call { function, .. } => function,
+            TaskKind::Stage { .. } => "sql-stage",
             TaskKind::Scattered => "",
         }
     }
@@ -98,7 +111,7 @@ impl Task {
     /// The wire form sent to the worker that runs it.
     pub fn to_spec(&self) -> TaskSpec {
         let args = match &self.kind {
-            TaskKind::Call { args, .. } => args
+            TaskKind::Call { args, .. } | TaskKind::Stage { args, .. } => args
                 .iter()
                 .map(|a| WireArg {
                     value: Some(match a {
@@ -109,9 +122,14 @@ impl Task {
                 .collect(),
             TaskKind::Scattered => Vec::new(),
         };
+        let (function, stage) = match &self.kind {
+            TaskKind::Stage { stage, .. } => (String::new(), Some(stage.clone())),
+            _ => (self.function().to_string(), None),
+        };
         TaskSpec {
             key: self.key.to_string(),
-            function: self.function().to_string(),
+            function,
+            stage,
             args,
             priority: self.priority.user,
             retries: self.retries,

@@ -7,7 +7,7 @@ use dusk_flight::messages::ValueKind;
 /// A task's result.
 ///
 /// Byte values are serde-encoded Rust values (postcard); batches are tables, shuffle
-/// partitions and array chunks. Both cross process boundaries as Arrow data and spill
+/// outputs and array chunks. Both cross process boundaries as Arrow data and spill
 /// as Arrow IPC, so memory accounting and transfer are the same for every kind of work.
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -15,6 +15,8 @@ pub enum Value {
     Bytes(Bytes),
     /// Arrow record batches.
     Batches(Vec<RecordBatch>),
+    /// A shuffle writer's output: batches by output bucket. Readers fetch one bucket.
+    Buckets(Vec<Vec<RecordBatch>>),
 }
 
 impl Value {
@@ -22,7 +24,8 @@ impl Value {
     pub fn nbytes(&self) -> u64 {
         match self {
             Value::Bytes(b) => b.len() as u64,
-            Value::Batches(batches) => batches.iter().map(|b| b.get_array_memory_size() as u64).sum(),
+            Value::Batches(batches) => batches_nbytes(batches),
+            Value::Buckets(buckets) => buckets.iter().map(|b| batches_nbytes(b)).sum(),
         }
     }
 
@@ -31,6 +34,11 @@ impl Value {
         match self {
             Value::Bytes(_) => ValueKind::Bytes,
             Value::Batches(_) => ValueKind::Batches,
+            Value::Buckets(_) => ValueKind::Buckets,
         }
     }
+}
+
+fn batches_nbytes(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.get_array_memory_size() as u64).sum()
 }

@@ -23,4 +23,7 @@ pub enum SchedulerError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// The event loop stopped before the scheduler finished starting.
+    #[error("the scheduler's event loop stopped while starting")]
+    EventLoopGone,
 }

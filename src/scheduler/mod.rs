@@ -4,7 +4,8 @@
 //! connections ([`service`]) turn frames into events and the loop applies them one by one,
 //! so the state needs no locks and every event is atomic. Task states move only through
 //! the transition function ([`transitions`]); [`placement`] picks workers, [`stealing`]
-//! rebalances, and [`validate`] checks the invariants in tests.
+//! rebalances, and [`validate`] checks the invariants in tests. SQL statements are planned
+//! by the [`query`] engine, which submits their stages as tasks like any client.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), dusk::scheduler::SchedulerError> {
@@ -20,6 +21,7 @@ mod error;
 mod event_loop;
 mod outbox;
 mod placement;
+mod query;
 mod records;
 mod service;
 mod state;

@@ -4,7 +4,7 @@
 //! descriptor says which they are (`worker` or `client`) and carries their hello. Every
 //! later frame is one batch, decoded here and handed to the event loop; what the loop
 //! sends back streams out on the same exchange. Request/reply calls (datasets, scatter
-//! targets, cluster info) are `DoAction`s. A frame that does not decode ends that stream
+//! targets, cluster info, SQL) are `DoAction`s. A frame that does not decode ends that stream
 //! with `InvalidArgument`; the scheduler itself carries on.
 
 use std::net::SocketAddr;
@@ -14,16 +14,22 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
     HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
-use dusk_flight::envelope::{from_flight_data, to_flight_data};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dusk_flight::actions;
+use dusk_flight::envelope::{decode_message, encode_message, from_flight_data, to_flight_data};
 use dusk_flight::messages::{ClientUpdate, WorkerUpdate};
-use futures::StreamExt;
+use dusk_flight::query::{QueryId, SqlRequest};
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::SchedulerError;
 use super::event_loop::{self, Event};
+use super::query::QueryEngine;
 use crate::config::SchedulerConfig;
 use crate::net::FlightStream;
 
@@ -49,7 +55,9 @@ impl Scheduler {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let event_loop = tokio::spawn(event_loop::run(config, events_rx, shutdown_rx.clone()));
-        let service = FlightServiceServer::new(SchedulerService { events: events_tx })
+        let queries =
+            QueryEngine::start(events_tx.clone()).await.map_err(|_| SchedulerError::EventLoopGone)?;
+        let service = FlightServiceServer::new(SchedulerService { events: events_tx, queries })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let incoming = crate::net::incoming(listener);
@@ -107,6 +115,7 @@ impl SchedulerHandle {
 
 struct SchedulerService {
     events: mpsc::UnboundedSender<Event>,
+    queries: Arc<QueryEngine>,
 }
 
 fn gone() -> Status {
@@ -114,6 +123,15 @@ fn gone() -> Status {
 }
 
 impl SchedulerService {
+    /// Hands a request/reply action to the event loop.
+    async fn loop_action(&self, action: Action) -> Result<Bytes, Status> {
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .send(Event::Action { kind: action.r#type, body: action.body, reply })
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
     async fn worker_stream(
         &self,
         first: FlightData,
@@ -240,11 +258,29 @@ impl FlightService for SchedulerService {
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
-        let (reply, answer) = oneshot::channel();
-        self.events
-            .send(Event::Action { kind: action.r#type, body: action.body, reply })
-            .map_err(|_| gone())?;
-        let body = answer.await.map_err(|_| gone())??;
+        let body = match action.r#type.as_str() {
+            actions::SQL => {
+                let request: SqlRequest = decode_message(&action.body, "sql request")?;
+                // A panic while planning (a corrupt file's metadata, say) fails this
+                // statement with its message; the scheduler keeps serving.
+                let run = std::panic::AssertUnwindSafe(self.queries.execute(&request.sql)).catch_unwind();
+                match run.await {
+                    Ok(result) => encode_message(&result?),
+                    Err(payload) => {
+                        return Err(Status::internal(format!(
+                            "planning the statement panicked: {}",
+                            crate::worker::panic_message(&*payload)
+                        )));
+                    }
+                }
+            }
+            actions::SQL_CLOSE => {
+                let request: QueryId = decode_message(&action.body, "query id")?;
+                self.queries.close(&request.query);
+                Bytes::new()
+            }
+            _ => self.loop_action(action).await?,
+        };
         let result = arrow_flight::Result { body };
         Ok(Response::new(futures::stream::once(async { Ok(result) }).boxed()))
     }
@@ -254,7 +290,8 @@ impl FlightService for SchedulerService {
         _request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
         use dusk_flight::actions::*;
-        let kinds = [PUBLISH, UNPUBLISH, GET_DATASET, LIST_DATASETS, SCATTER_TARGETS, CLUSTER_INFO];
+        let kinds =
+            [PUBLISH, UNPUBLISH, GET_DATASET, LIST_DATASETS, SCATTER_TARGETS, CLUSTER_INFO, SQL, SQL_CLOSE];
         let list: Vec<Result<ActionType, Status>> = kinds
             .iter()
             .map(|k| Ok(ActionType { r#type: k.to_string(), description: String::new() }))

@@ -202,9 +202,13 @@ impl SchedulerState {
     }
 
     /// True when `dependent` waits only for `producer` and may run on `worker`.
+    ///
+    /// SQL stage tasks are not assigned early: they are long and read many producers, so a
+    /// round trip is nothing to save, and placement should see all their inputs.
     fn can_follow(&self, dependent: &TaskKey, producer: &TaskKey, worker: WorkerId) -> bool {
         let (Some(d), Some(w)) = (self.tasks.get(dependent), self.workers.get(&worker)) else { return false };
-        d.state == TaskState::Waiting
+        !matches!(d.task.kind, crate::graph::TaskKind::Stage { .. })
+            && d.state == TaskState::Waiting
             && d.waiting_on.len() == 1
             && d.waiting_on.contains(producer)
             && d.task.resources.fits_in(&w.resources)

@@ -49,7 +49,7 @@ pub(crate) async fn run_call(
             Some(arg::Value::Literal(b)) => args.push(b.clone()),
             Some(arg::Value::Key(key)) => match store.get(key).await {
                 Ok(Some(Value::Bytes(b))) => args.push(b),
-                Ok(Some(Value::Batches(_))) => {
+                Ok(Some(Value::Batches(_) | Value::Buckets(_))) => {
                     return Err(fail(
                         FailureKind::BadArgument,
                         format!("input {key} is a table, but {} takes serde values", spec.function),

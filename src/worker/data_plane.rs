@@ -47,10 +47,39 @@ impl DataPlane {
     }
 }
 
+impl DataPlane {
+    /// Streams bucket `bucket` of a shuffle output, announcing its schema even when empty.
+    async fn bucket(&self, key: &str, bucket: usize) -> Result<FlightStream<FlightData>, Status> {
+        let Value::Buckets(mut buckets) = self.value(key).await? else {
+            return Err(Status::invalid_argument(format!("{key} is not a shuffle output")));
+        };
+        if bucket >= buckets.len() {
+            return Err(Status::invalid_argument(format!(
+                "{key} has {} buckets, asked for bucket {bucket}",
+                buckets.len()
+            )));
+        }
+        let schema = buckets.iter().flatten().next().map(|b| b.schema());
+        let batches = std::mem::take(&mut buckets[bucket]);
+        let mut builder = FlightDataEncoderBuilder::new();
+        if let Some(schema) = schema {
+            builder = builder.with_schema(schema);
+        }
+        Ok(encode_with(builder, futures::stream::iter(batches.into_iter().map(Ok))))
+    }
+}
+
 fn encode(
     batches: impl Stream<Item = Result<arrow::array::RecordBatch, FlightError>> + Send + 'static,
 ) -> FlightStream<FlightData> {
-    FlightDataEncoderBuilder::new()
+    encode_with(FlightDataEncoderBuilder::new(), batches)
+}
+
+fn encode_with(
+    builder: FlightDataEncoderBuilder,
+    batches: impl Stream<Item = Result<arrow::array::RecordBatch, FlightError>> + Send + 'static,
+) -> FlightStream<FlightData> {
+    builder
         .build(batches)
         .map_err(|e| match e {
             FlightError::Tonic(status) => *status,
@@ -112,6 +141,11 @@ impl FlightService for DataPlane {
         if let Some(missing) = ticket.keys.iter().find(|k| self.store.describe(k).is_none()) {
             return Err(Status::not_found(format!("worker {} does not hold {missing}", self.name)));
         }
+        if let Some(bucket) = ticket.bucket {
+            let [key] = <[String; 1]>::try_from(ticket.keys)
+                .map_err(|_| Status::invalid_argument("a bucket is fetched from one key at a time"))?;
+            return self.bucket(&key, bucket as usize).await.map(Response::new);
+        }
         let mut values = Vec::with_capacity(ticket.keys.len());
         for key in ticket.keys {
             match self.value(&key).await? {
@@ -123,6 +157,11 @@ impl FlightService for DataPlane {
                 Value::Batches(_) => {
                     return Err(Status::invalid_argument(format!(
                         "{key} holds record batches: fetch it alone"
+                    )));
+                }
+                Value::Buckets(_) => {
+                    return Err(Status::invalid_argument(format!(
+                        "{key} holds shuffle buckets: fetch one bucket at a time"
                     )));
                 }
             }

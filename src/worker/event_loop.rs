@@ -17,14 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dusk_flight::envelope::{error_chain, take_front};
 use dusk_flight::messages::{
-    Assignment, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions,
+    Assignment, FailureKind, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions,
     WorkerMetrics, WorkerUpdate,
 };
+use futures::future::{AbortHandle, Abortable};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::call::{Ran, run_call};
 use super::executor::{Executor, Job};
 use super::result_store::ResultStore;
+use super::stage::{StageFailure, StageRunner};
 use crate::data_client::DataClient;
 use crate::functions::FunctionRegistry;
 use crate::graph::{KeyMap, KeySet, Priority, Resources, TaskKey, Value};
@@ -40,6 +42,8 @@ type Fetches = HashMap<(String, ValueKind), (Vec<TaskKey>, u64)>;
 pub(crate) enum WorkerEvent {
     /// A task ran.
     Done { key: TaskKey, outcome: Result<Ran, TaskFailed> },
+    /// A stage task could not read an input from the peer said to hold it.
+    InputLost { key: TaskKey, failed: FetchFailed },
     /// A fetch from a peer ended.
     Fetched { peer: String, keys: Vec<TaskKey>, result: Result<Vec<(TaskKey, Value)>, String> },
     /// Data arrived through the data plane (scatter); memory may need attention.
@@ -65,6 +69,10 @@ struct WorkerTask {
     resources: Resources,
     missing: KeySet,
     phase: Phase,
+    /// For a SQL stage task: the peers holding each producer output it streams.
+    inputs: Option<HashMap<String, Vec<String>>>,
+    /// Stops a running stage task when it is cancelled.
+    abort: Option<AbortHandle>,
 }
 
 /// The worker's state between events. See the module docs.
@@ -73,6 +81,7 @@ pub(crate) struct WorkerLoop {
     pub(crate) name: String,
     pub(crate) store: Arc<ResultStore>,
     pub(crate) registry: Arc<FunctionRegistry>,
+    pub(crate) stages: Arc<StageRunner>,
     pub(crate) executor: Executor,
     pub(crate) peers: Arc<DataClient>,
     pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
@@ -97,6 +106,7 @@ impl WorkerLoop {
         name: String,
         store: Arc<ResultStore>,
         registry: Arc<FunctionRegistry>,
+        stages: Arc<StageRunner>,
         executor: Executor,
         peers: Arc<DataClient>,
         events: mpsc::UnboundedSender<WorkerEvent>,
@@ -107,6 +117,7 @@ impl WorkerLoop {
             name,
             store,
             registry,
+            stages,
             executor,
             peers,
             events,
@@ -164,6 +175,9 @@ impl WorkerLoop {
                     true
                 } else {
                     task.phase = Phase::Cancelled;
+                    if let Some(abort) = &task.abort {
+                        abort.abort();
+                    }
                     false
                 }
             }
@@ -180,9 +194,17 @@ impl WorkerLoop {
         let priority = Priority { user: spec.priority, generation: assignment.generation, order: spec.order };
         let resources: Resources = spec.resources.iter().map(|(k, v)| (k.clone(), *v)).collect();
         let mut missing = KeySet::default();
+        let mut inputs = spec.stage.as_ref().map(|_| HashMap::new());
         for dep in assignment.deps {
             let dep_key = TaskKey::from(dep.key.clone());
             if self.store.contains(&dep.key) {
+                continue;
+            }
+            if let Some(inputs) = inputs.as_mut()
+                && !dep.addrs.is_empty()
+            {
+                // A stage streams its inputs from their holders as it reads them.
+                inputs.insert(dep.key, dep.addrs);
                 continue;
             }
             missing.insert(dep_key.clone());
@@ -203,8 +225,9 @@ impl WorkerLoop {
             }
         }
         let ready = missing.is_empty();
-        self.tasks
-            .insert(key.clone(), WorkerTask { spec, priority, resources, missing, phase: Phase::Fetching });
+        let task =
+            WorkerTask { spec, priority, resources, missing, phase: Phase::Fetching, inputs, abort: None };
+        self.tasks.insert(key.clone(), task);
         if ready {
             self.submit(&key);
         }
@@ -240,6 +263,11 @@ impl WorkerLoop {
                     }
                     failed.map_or(Ok(out), Err)
                 }
+                ValueKind::Buckets => {
+                    let message = "a shuffle output is read by SQL stages, not passed as an argument";
+                    let _ = events.send(WorkerEvent::Fetched { peer, keys, result: Err(message.into()) });
+                    return;
+                }
             };
             if result.is_err() {
                 peers.forget(&peer);
@@ -252,6 +280,34 @@ impl WorkerLoop {
     fn submit(&mut self, key: &TaskKey) {
         let Some(task) = self.tasks.get_mut(key) else { return };
         task.phase = Phase::Submitted;
+        if let Some(stage) = task.spec.stage.clone() {
+            let (abort, registration) = AbortHandle::new_pair();
+            task.abort = Some(abort);
+            let (stages, events, job_key) = (self.stages.clone(), self.events.clone(), key.clone());
+            let inputs = task.inputs.take().unwrap_or_default();
+            let run = Box::pin(async move {
+                let work = stages.run(job_key.as_str(), &stage, inputs);
+                let event = match Abortable::new(work, registration).await {
+                    Ok(Ok(ran)) => WorkerEvent::Done { key: job_key, outcome: Ok(ran) },
+                    Ok(Err(StageFailure::Task(failed))) => {
+                        WorkerEvent::Done { key: job_key, outcome: Err(failed) }
+                    }
+                    Ok(Err(StageFailure::Input(failed))) => WorkerEvent::InputLost { key: job_key, failed },
+                    Err(_aborted) => {
+                        let failed = TaskFailed {
+                            key: job_key.to_string(),
+                            kind: FailureKind::Raised as i32,
+                            message: "cancelled".into(),
+                            ..Default::default()
+                        };
+                        WorkerEvent::Done { key: job_key, outcome: Err(failed) }
+                    }
+                };
+                let _ = events.send(event);
+            });
+            self.executor.submit(task.priority, key.clone(), Job { resources: task.resources.clone(), run });
+            return;
+        }
         let (store, registry, events, worker) =
             (self.store.clone(), self.registry.clone(), self.events.clone(), self.name.clone());
         let spec = task.spec.clone();
@@ -267,6 +323,14 @@ impl WorkerLoop {
     pub(crate) fn on_event(&mut self, event: WorkerEvent) {
         match event {
             WorkerEvent::Done { key, outcome } => self.on_done(key, outcome),
+            WorkerEvent::InputLost { key, failed } => {
+                self.local_waiters.remove(&key);
+                if self.tasks.remove(&key).is_some_and(|t| !matches!(t.phase, Phase::Cancelled)) {
+                    tracing::warn!(task.key = %key, input = %failed.dep, peer.addr = %failed.peer,
+                        error = %failed.message, "a stage input is unavailable");
+                    self.update.fetch_failed.push(failed);
+                }
+            }
             WorkerEvent::Fetched { peer, keys, result } => self.on_fetched(peer, keys, result),
             WorkerEvent::Stored | WorkerEvent::Spilled => self.check_memory(),
         }

@@ -21,6 +21,7 @@ mod event_loop;
 mod executor;
 mod result_store;
 mod spill;
+mod stage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Streaming;
 
+pub(crate) use call::panic_message;
 pub use error::{SpillFileError, WorkerError};
 use event_loop::{WorkerEvent, WorkerLoop};
 use executor::Executor;
@@ -175,12 +177,15 @@ impl Worker {
 
         let executor = Executor::start(config.threads, config.resources.iter().cloned().collect())
             .map_err(WorkerError::ExecutorStart)?;
+        let peers = Arc::new(DataClient::new());
+        let stages = Arc::new(stage::StageRunner::new(store.clone(), peers.clone(), name.clone()));
         let lp = WorkerLoop::new(
             name.clone(),
             store,
             Arc::new(FunctionRegistry::from_linked()),
+            stages,
             executor,
-            Arc::new(DataClient::new()),
+            peers,
             events_tx,
             out_tx,
             spill_threshold_bytes,

@@ -10,8 +10,11 @@
 //! - a [`Value::Batches`] is written as-is, under the schema of its first batch. An empty
 //!   `Batches(vec![])` becomes a file with an empty schema and no batches.
 //!
-//! The schema carries the metadata entry [`KIND_KEY`] = `bytes` | `batches`, so the reader
-//! knows which. That entry is removed again from the batches read back, so a round trip
+//! - a [`Value::Buckets`] (a shuffle writer's output) is written as the batches of all its
+//!   buckets in order, with [`BUCKETS_KEY`] listing how many batches each bucket has.
+//!
+//! The schema carries the metadata entry [`KIND_KEY`] = `bytes` | `batches` | `buckets`, so
+//! the reader knows which. That entry is removed again from the batches read back, so a round trip
 //! gives batches equal to those written.
 //!
 //! Everything here is blocking file I/O: callers run it in `spawn_blocking`, never on the
@@ -42,6 +45,12 @@ const KIND_BYTES: &str = "bytes";
 /// [`KIND_KEY`]'s value for a [`Value::Batches`].
 const KIND_BATCHES: &str = "batches";
 
+/// [`KIND_KEY`]'s value for a [`Value::Buckets`].
+const KIND_BUCKETS: &str = "buckets";
+
+/// The schema metadata key listing the batch count of each bucket, comma-separated.
+const BUCKETS_KEY: &str = "dusk.buckets";
+
 /// The path of spill file number `id` in `dir`: `<dir>/<id>.arrow`.
 pub(crate) fn spill_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id}.arrow"))
@@ -68,7 +77,8 @@ pub(crate) fn read(path: &Path, key: &TaskKey) -> Result<Value, SpillFileError> 
     let file_schema = reader.schema();
     match file_schema.metadata().get(KIND_KEY).map(String::as_str) {
         Some(KIND_BYTES) => read_bytes(reader, key),
-        Some(KIND_BATCHES) => read_batches(reader, &file_schema),
+        Some(KIND_BATCHES) => Ok(Value::Batches(read_batches(reader, &file_schema)?)),
+        Some(KIND_BUCKETS) => read_buckets(reader, &file_schema),
         Some(other) => Err(malformed(format!("unknown {KIND_KEY} {other:?}"))),
         None => Err(malformed(format!("no {KIND_KEY} in the schema metadata"))),
     }
@@ -96,24 +106,47 @@ fn write_file(path: &Path, key: &TaskKey, value: &Value) -> Result<u64, SpillFil
             writer.into_inner()?
         }
         Value::Batches(batches) => {
-            let base = batches.first().map_or_else(|| Arc::new(Schema::empty()), RecordBatch::schema);
-            if let Some(odd) = batches.iter().find(|b| b.schema_ref().fields() != base.fields()) {
-                return Err(malformed(format!(
-                    "batches of one value have different schemas: [{base}] and [{}]",
-                    odd.schema_ref()
-                )));
-            }
-            let mut writer = FileWriter::try_new(file, &with_kind(&base, KIND_BATCHES))?;
-            for batch in batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-            writer.into_inner()?
+            let base = base_schema(batches)?;
+            write_batches(file, batches, with_kind(&base, KIND_BATCHES))?
+        }
+        Value::Buckets(buckets) => {
+            let all: Vec<RecordBatch> = buckets.iter().flatten().cloned().collect();
+            let base = base_schema(&all)?;
+            let mut schema = with_kind(&base, KIND_BUCKETS);
+            let sizes: Vec<String> = buckets.iter().map(|b| b.len().to_string()).collect();
+            schema.metadata.insert(BUCKETS_KEY.to_string(), sizes.join(","));
+            write_batches(file, &all, schema)?
         }
     };
     // Flushes the buffer; the file needs no fsync, as spill files do not outlive the worker.
     let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
     Ok(file.metadata()?.len())
+}
+
+/// The schema all of `batches` share (empty for no batches).
+fn base_schema(batches: &[RecordBatch]) -> Result<SchemaRef, SpillFileError> {
+    let base = batches.first().map_or_else(|| Arc::new(Schema::empty()), RecordBatch::schema);
+    if let Some(odd) = batches.iter().find(|b| b.schema_ref().fields() != base.fields()) {
+        return Err(malformed(format!(
+            "batches of one value have different schemas: [{base}] and [{}]",
+            odd.schema_ref()
+        )));
+    }
+    Ok(base)
+}
+
+/// Writes `batches` under `schema` and returns the file.
+fn write_batches(
+    file: BufWriter<File>,
+    batches: &[RecordBatch],
+    schema: Schema,
+) -> Result<BufWriter<File>, SpillFileError> {
+    let mut writer = FileWriter::try_new(file, &schema)?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    Ok(writer.into_inner()?)
 }
 
 /// Reassembles the one byte value of a `bytes` spill file.
@@ -135,9 +168,10 @@ fn read_bytes(reader: FileReader<BufReader<File>>, key: &TaskKey) -> Result<Valu
 fn read_batches(
     reader: FileReader<BufReader<File>>,
     file_schema: &SchemaRef,
-) -> Result<Value, SpillFileError> {
+) -> Result<Vec<RecordBatch>, SpillFileError> {
     let mut metadata: HashMap<String, String> = file_schema.metadata().clone();
     metadata.remove(KIND_KEY);
+    metadata.remove(BUCKETS_KEY);
     let schema = Arc::new(Schema::new_with_metadata(file_schema.fields().clone(), metadata));
     let mut batches = Vec::new();
     for batch in reader {
@@ -147,7 +181,29 @@ fn read_batches(
         let columns = batch.columns().to_vec();
         batches.push(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?);
     }
-    Ok(Value::Batches(batches))
+    Ok(batches)
+}
+
+/// Reads the buckets of a `buckets` spill file.
+fn read_buckets(
+    reader: FileReader<BufReader<File>>,
+    file_schema: &SchemaRef,
+) -> Result<Value, SpillFileError> {
+    let sizes: Vec<usize> = match file_schema.metadata().get(BUCKETS_KEY) {
+        Some(list) if list.is_empty() => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|n| n.parse().map_err(|_| malformed(format!("bad {BUCKETS_KEY} entry {n:?}"))))
+            .collect::<Result<_, _>>()?,
+        None => return Err(malformed(format!("no {BUCKETS_KEY} in a buckets file"))),
+    };
+    let mut batches = read_batches(reader, file_schema)?.into_iter();
+    let buckets: Vec<Vec<RecordBatch>> = sizes.iter().map(|n| batches.by_ref().take(*n).collect()).collect();
+    let read: usize = buckets.iter().map(Vec::len).sum();
+    if read != sizes.iter().sum::<usize>() || batches.next().is_some() {
+        return Err(malformed(format!("bucket sizes {sizes:?} do not match the batches in the file")));
+    }
+    Ok(Value::Buckets(buckets))
 }
 
 /// `schema` with [`KIND_KEY`] set to `kind`.

@@ -1,0 +1,79 @@
+//! SQL from the Rust client: statements run on the cluster, results come from workers.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use dusk_flight::actions;
+use dusk_flight::query::{QueryId, SqlRequest, SqlResult};
+
+use super::{Client, ClientError};
+
+/// The rows of one statement, with their schema (which an empty result still has).
+#[derive(Debug, Clone)]
+pub struct SqlOutput {
+    /// The result's schema.
+    pub schema: SchemaRef,
+    /// The rows, in result order.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl SqlOutput {
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+impl Client {
+    /// Runs one SQL statement on the cluster and returns its rows.
+    ///
+    /// The scheduler plans it against its catalog and runs its stages on the workers;
+    /// the result partitions stream from the workers holding them, in order. DDL
+    /// (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `DROP TABLE`, ...) changes the catalog all
+    /// clients share.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), dusk::ClientError> {
+    /// let client = dusk::Client::connect("grpc://127.0.0.1:8786").await?;
+    /// let out = client.sql("SELECT count(*) FROM lineitem").await?;
+    /// println!("{} rows", out.num_rows());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn sql(&self, sql: &str) -> Result<SqlOutput, ClientError> {
+        let request = SqlRequest { sql: sql.to_string() };
+        let result: SqlResult = self.shared.action(actions::SQL, &request, "sql result").await?;
+        let fetched = self.read_result(&result).await;
+        if !result.partitions.is_empty() {
+            let close = QueryId { query: result.query.clone() };
+            // The result is read (or unreadable): either way the workers may drop it.
+            let _: Result<(), ClientError> = self.shared.action(actions::SQL_CLOSE, &close, "close").await;
+        }
+        fetched
+    }
+
+    async fn read_result(&self, result: &SqlResult) -> Result<SqlOutput, ClientError> {
+        let inline = StreamReader::try_new(std::io::Cursor::new(result.inline.as_ref()), None)
+            .map_err(|e| ClientError::Result { query: result.query.clone(), message: e.to_string() })?;
+        let schema = inline.schema();
+        let mut batches = inline
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::Result { query: result.query.clone(), message: e.to_string() })?;
+        for partition in &result.partitions {
+            let Some(addr) = partition.addrs.first() else {
+                return Err(ClientError::Unavailable {
+                    key: partition.key.clone(),
+                    message: "no worker holds this result partition".into(),
+                });
+            };
+            let part = self
+                .shared
+                .data
+                .fetch_batches(addr, &partition.key)
+                .await
+                .map_err(|source| ClientError::Fetch { key: partition.key.clone(), source })?;
+            batches.extend(part);
+        }
+        Ok(SqlOutput { schema, batches })
+    }
+}

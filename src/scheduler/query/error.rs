@@ -1,0 +1,41 @@
+//! Why a query failed, said so the person who wrote it can act on it.
+
+use datafusion::error::DataFusionError;
+
+/// A SQL statement could not be planned or run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueryError {
+    /// DataFusion refused or failed the statement (syntax, unknown table, type error, ...).
+    #[error("{0}")]
+    Plan(#[from] DataFusionError),
+    /// A task of the query failed on a worker.
+    #[error("query {query} failed: {message}")]
+    Task {
+        /// The query.
+        query: String,
+        /// The failure, naming the task and worker.
+        message: String,
+    },
+    /// The query was cancelled.
+    #[error("query {0} was cancelled")]
+    Cancelled(String),
+    /// The scheduler is shutting down.
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
+}
+
+impl From<QueryError> for tonic::Status {
+    fn from(e: QueryError) -> Self {
+        match &e {
+            QueryError::Plan(
+                DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..),
+            ) => tonic::Status::invalid_argument(e.to_string()),
+            QueryError::Plan(DataFusionError::NotImplemented(_)) => {
+                tonic::Status::unimplemented(e.to_string())
+            }
+            QueryError::Cancelled(_) => tonic::Status::cancelled(e.to_string()),
+            QueryError::ShuttingDown => tonic::Status::unavailable(e.to_string()),
+            _ => tonic::Status::internal(e.to_string()),
+        }
+    }
+}

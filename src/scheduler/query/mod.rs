@@ -1,0 +1,309 @@
+//! The scheduler's SQL engine: plans statements with DataFusion and runs them as stages.
+//!
+//! One statement, step by step:
+//!
+//! 1. DataFusion parses and plans it against the catalog, with `target_partitions` = the
+//!    cluster's executor threads. DDL (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `DROP`,
+//!    ...) takes effect right there.
+//! 2. A plan that reads no files (DDL, `SELECT 1`, `information_schema`) runs here on the
+//!    scheduler: shipping it would cost more than running it, and its data lives here.
+//! 3. Otherwise `dusk_sql::split` cuts the physical plan into stages; every stage
+//!    partition becomes a task whose inputs are the tasks of the stages it reads, and the
+//!    engine submits them all at once through its own client session ([`tracker`]) and
+//!    waits for the final stage.
+//! 4. The answer lists where each final partition is held; the client streams them from
+//!    the workers and closes the query, which releases them. Intermediate shuffle
+//!    outputs are released by the scheduler as soon as their readers are done.
+//!
+//! If the caller goes away before the query finishes (its request is dropped), the
+//! query's tasks are cancelled.
+
+mod error;
+mod tracker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::writer::StreamWriter;
+use bytes::Bytes;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use dusk_flight::actions;
+use dusk_flight::envelope::decode_message;
+use dusk_flight::messages::{Arg, ClientUpdate, ClusterInfo, StageSpec, TaskFailed, TaskSpec, arg};
+use dusk_flight::query::{ResultPartition, SqlResult};
+use dusk_sql::{StageGraph, encode_plan, split};
+pub(crate) use error::QueryError;
+use tokio::sync::mpsc;
+use tracker::{KeyEvent, Tracker};
+
+use super::event_loop::Event;
+
+/// How long a finished query's result stays on workers if the client never closes it.
+const RESULT_TTL: Duration = Duration::from_secs(600);
+
+/// Plans and runs SQL on the cluster. See the module docs.
+pub(crate) struct QueryEngine {
+    catalog: SessionContext,
+    tracker: Tracker,
+    /// Prefix of this scheduler's query ids, so ids do not repeat across restarts.
+    epoch: String,
+    next_query: AtomicU64,
+    /// Finished queries whose results are still held, with their final keys.
+    open: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl QueryEngine {
+    /// Starts an engine that submits through the event loop behind `events`.
+    pub(crate) async fn start(events: mpsc::UnboundedSender<Event>) -> Result<Arc<Self>, QueryError> {
+        let tracker = Tracker::connect(events).await?;
+        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() % 0x10000);
+        Ok(Arc::new(QueryEngine {
+            catalog: SessionContext::new_with_state(
+                SessionStateBuilder::new()
+                    .with_config(base_config())
+                    .with_default_features()
+                    .with_physical_optimizer_rules(dusk_sql::physical_optimizer_rules())
+                    .build(),
+            ),
+            tracker,
+            epoch: format!("{epoch:04x}"),
+            next_query: AtomicU64::new(1),
+            open: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Plans and runs one statement.
+    pub(crate) async fn execute(self: &Arc<Self>, sql: &str) -> Result<SqlResult, QueryError> {
+        let query = format!("q{}.{}", self.epoch, self.next_query.fetch_add(1, Ordering::Relaxed));
+        let threads = self.cluster_threads().await?;
+        let mut state = self.catalog.state();
+        state.config_mut().options_mut().execution.target_partitions = threads.max(1);
+        let ctx = SessionContext::new_with_state(state);
+        let df = ctx.sql(sql).await?;
+        let (state, logical) = df.into_parts();
+        if let LogicalPlan::Explain(explain) = &logical
+            && !explain.verbose
+        {
+            let plan = state.create_physical_plan(&explain.plan).await?;
+            let graph = split(plan, &query)?;
+            return explain_result(&query, &explain.plan.display_indent().to_string(), &graph);
+        }
+        let plan = state.create_physical_plan(&logical).await?;
+        if !reads_files(&plan) {
+            return self.run_here(query, plan, &ctx).await;
+        }
+        let graph = split(plan.clone(), &query)?;
+        let specs = match stage_tasks(&graph) {
+            Ok(specs) => specs,
+            // Some operator cannot travel (an in-memory table, say): run it here.
+            Err(DataFusionError::NotImplemented(why)) => {
+                tracing::debug!(query = %query, reason = %why, "running a query on the scheduler");
+                return self.run_here(query, plan, &ctx).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::debug!(query = %query, stages = graph.stages.len(), tasks = specs.len(), "running a query");
+        let schema = graph.final_stage().plan.schema();
+        self.run_stages(query, graph, specs, schema).await
+    }
+
+    /// Drops a finished query's result from the workers.
+    pub(crate) fn close(&self, query: &str) {
+        let keys = self.open.lock().ok().and_then(|mut open| open.remove(query));
+        tracing::debug!(query = %query, held = keys.is_some(), "query closed");
+        if let Some(keys) = keys {
+            self.tracker.send(ClientUpdate { release: keys, ..Default::default() });
+        }
+    }
+
+    async fn cluster_threads(&self) -> Result<usize, QueryError> {
+        let body = self.tracker.action(actions::CLUSTER_INFO).await?;
+        let info: ClusterInfo = decode_message(&body, "cluster info")
+            .map_err(|e| QueryError::Plan(DataFusionError::External(e.into())))?;
+        Ok(info.workers.iter().map(|w| w.threads as usize).sum())
+    }
+
+    async fn run_here(
+        &self,
+        query: String,
+        plan: Arc<dyn ExecutionPlan>,
+        ctx: &SessionContext,
+    ) -> Result<SqlResult, QueryError> {
+        let schema = plan.schema();
+        let batches = collect(plan, ctx.task_ctx()).await?;
+        Ok(SqlResult { query, inline: ipc_stream(&schema, &batches)?, partitions: Vec::new() })
+    }
+
+    async fn run_stages(
+        self: &Arc<Self>,
+        query: String,
+        graph: StageGraph,
+        specs: Vec<TaskSpec>,
+        schema: SchemaRef,
+    ) -> Result<SqlResult, QueryError> {
+        let finals = graph.stage_keys(graph.final_stage().id);
+        let mut events = self.tracker.watch(&finals);
+        let mut running = Running { engine: self, keys: finals.clone(), finished: false };
+        self.tracker.send(ClientUpdate { submit: specs, want: finals.clone(), ..Default::default() });
+        let mut ready = HashMap::with_capacity(finals.len());
+        while ready.len() < finals.len() {
+            match events.recv().await {
+                Some(KeyEvent::Ready(r)) => {
+                    ready.insert(r.key.clone(), r);
+                }
+                Some(KeyEvent::Failed(failed)) => {
+                    return Err(QueryError::Task { query, message: describe_failure(&failed) });
+                }
+                Some(KeyEvent::Gone) => return Err(QueryError::Cancelled(query)),
+                None => return Err(QueryError::ShuttingDown),
+            }
+        }
+        running.finished = true;
+        drop(running);
+        tracing::debug!(query = %query, partitions = finals.len(), "query finished");
+        self.tracker.forget(&finals);
+        let partitions = finals
+            .iter()
+            .filter_map(|k| ready.remove(k))
+            .map(|r| ResultPartition { key: r.key, addrs: r.addrs, nbytes: r.nbytes })
+            .collect();
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(query.clone(), finals);
+        }
+        let engine = Arc::downgrade(self);
+        let expiring = query.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RESULT_TTL).await;
+            if let Some(engine) = engine.upgrade() {
+                engine.close(&expiring);
+            }
+        });
+        Ok(SqlResult { query, inline: ipc_stream(&schema, &[])?, partitions })
+    }
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
+
+/// A query in flight: cancels its tasks if dropped before it finished.
+struct Running<'a> {
+    engine: &'a QueryEngine,
+    keys: Vec<String>,
+    finished: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.engine.tracker.forget(&self.keys);
+            self.engine.tracker.send(ClientUpdate { cancel: self.keys.clone(), ..Default::default() });
+        }
+    }
+}
+
+/// The session settings every query starts from.
+fn base_config() -> SessionConfig {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    let options = config.options_mut();
+    // Round-robin repartitions only spread batches between threads of one process; the
+    // splitter drops them, so do not plan them.
+    options.optimizer.enable_round_robin_repartition = false;
+    // Dynamic filters link operators in different stages through shared memory, which
+    // stages on different workers do not have.
+    options.optimizer.enable_dynamic_filter_pushdown = false;
+    options.optimizer.enable_join_dynamic_filter_pushdown = false;
+    options.optimizer.enable_topk_dynamic_filter_pushdown = false;
+    options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+    // Scalar subqueries as joins: the operator that runs them apart links to its
+    // expressions through memory, which stages on different workers do not share.
+    options.optimizer.enable_physical_uncorrelated_scalar_subquery = false;
+    // Plans the scheduler runs itself behave as on workers (see the worker's stages).
+    options.execution.enable_file_stream_work_stealing = false;
+    config
+}
+
+/// True if the plan scans files (so its work belongs on workers).
+fn reads_files(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let scans = plan.downcast_ref::<DataSourceExec>().is_some_and(|s| s.data_source().is::<FileScanConfig>());
+    scans || plan.children().into_iter().any(reads_files)
+}
+
+/// One task per stage partition; each reads every task of the stages its stage reads.
+fn stage_tasks(graph: &StageGraph) -> Result<Vec<TaskSpec>, DataFusionError> {
+    let mut specs = Vec::new();
+    for stage in &graph.stages {
+        let plan = encode_plan(stage.plan.clone())?;
+        let args: Vec<Arg> = stage
+            .inputs
+            .iter()
+            .flat_map(|input| graph.stage_keys(*input))
+            .map(|key| Arg { value: Some(arg::Value::Key(key)) })
+            .collect();
+        for partition in 0..stage.partitions {
+            specs.push(TaskSpec {
+                key: graph.task_key(stage.id, partition),
+                args: args.clone(),
+                order: specs.len() as u64,
+                stage: Some(StageSpec {
+                    plan: plan.clone(),
+                    partition: partition as u32,
+                    query: graph.query.clone(),
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(specs)
+}
+
+/// A task failure as one line for the person who ran the query.
+fn describe_failure(failed: &TaskFailed) -> String {
+    if failed.cause_key.is_empty() {
+        format!("task {} on {}: {}", failed.key, failed.worker, failed.message)
+    } else {
+        format!(
+            "task {} could not run: its input {} failed: {}",
+            failed.key, failed.cause_key, failed.message
+        )
+    }
+}
+
+/// `schema` and `batches` as one Arrow IPC stream.
+fn ipc_stream(schema: &Schema, batches: &[RecordBatch]) -> Result<Bytes, QueryError> {
+    let mut writer = StreamWriter::try_new(Vec::new(), schema).map_err(DataFusionError::from)?;
+    for batch in batches {
+        writer.write(batch).map_err(DataFusionError::from)?;
+    }
+    writer.finish().map_err(DataFusionError::from)?;
+    Ok(Bytes::from(writer.into_inner().map_err(DataFusionError::from)?))
+}
+
+/// `EXPLAIN`: the logical plan and the stage graph, as DataFusion lays out its own.
+fn explain_result(query: &str, logical: &str, graph: &StageGraph) -> Result<SqlResult, QueryError> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("plan_type", DataType::Utf8, false),
+        Field::new("plan", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["logical_plan", "distributed_plan"])),
+            Arc::new(StringArray::from(vec![logical.to_string(), graph.display()])),
+        ],
+    )
+    .map_err(DataFusionError::from)?;
+    Ok(SqlResult { query: query.to_string(), inline: ipc_stream(&schema, &[batch])?, partitions: Vec::new() })
+}

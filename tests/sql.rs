@@ -1,0 +1,139 @@
+//! SQL on a real cluster, checked against in-process DataFusion on the same files.
+
+use std::path::Path;
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+use dusk::testing::{ClusterSpec, LocalCluster};
+use dusk::{Client, tpch};
+
+/// Generates TPC-H at scale `scale` into `dir` (off the async reactor).
+async fn generate(scale: f64, dir: &Path) {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || tpch::generate(scale, &dir, 2))
+        .await
+        .expect("generator thread")
+        .expect("TPC-H data");
+}
+
+/// In-process DataFusion over the same tables, the reference.
+async fn reference(dir: &Path) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    for statement in tpch::create_tables(dir) {
+        ctx.sql(&statement).await.expect("register").collect().await.expect("register");
+    }
+    ctx
+}
+
+/// A cluster as `spec` says, with TPC-H SF 0.01 generated and registered.
+async fn tpch_cluster(spec: ClusterSpec) -> (tempfile::TempDir, LocalCluster, Client) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    generate(0.01, dir.path()).await;
+    let cluster = LocalCluster::start_with(spec).await.expect("cluster");
+    let client = cluster.client().await.expect("client");
+    for statement in tpch::create_tables(dir.path()) {
+        client.sql(&statement).await.expect("create table");
+    }
+    (dir, cluster, client)
+}
+
+/// Runs all 22 queries on the cluster and on DataFusion; returns the names that differ.
+async fn run_tpch(client: &Client, dir: &Path) -> Vec<String> {
+    let ctx = reference(dir).await;
+    let mut wrong = Vec::new();
+    for (name, sql) in tpch::QUERIES {
+        let expected = ctx.sql(sql).await.expect("plans").collect().await.expect("runs");
+        let got = match tokio::time::timeout(std::time::Duration::from_secs(20), client.sql(sql)).await {
+            Ok(got) => got.unwrap_or_else(|e| panic!("{name} failed on the cluster: {e}")),
+            Err(_) => {
+                let info = client.cluster_info().await.expect("info");
+                panic!("{name} hangs: {:?} {:#?}", info.tasks_by_state, info.workers);
+            }
+        };
+        let ordered = sql.contains("order by");
+        let expected_rows = tpch::result_rows(&expected, ordered).expect("formats");
+        let got_rows = tpch::result_rows(&got.batches, ordered).expect("formats");
+        assert!(!expected_rows.is_empty() || name == "q20", "{name} returned no rows in DataFusion");
+        if let Some(first) = expected.first() {
+            assert_eq!(got.schema.fields(), first.schema().fields(), "{name} schema");
+        }
+        if got_rows != expected_rows {
+            eprintln!("{name}: cluster {got_rows:#?}\nDataFusion {expected_rows:#?}");
+            wrong.push(name.to_string());
+        }
+    }
+    wrong
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tpch_on_one_worker_matches_datafusion() {
+    let (dir, cluster, client) = tpch_cluster(ClusterSpec::new(1, 2)).await;
+    assert_eq!(run_tpch(&client, dir.path()).await, Vec::<String>::new());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tpch_on_three_workers_matches_datafusion() {
+    let (dir, cluster, client) = tpch_cluster(ClusterSpec::new(3, 2)).await;
+    assert_eq!(run_tpch(&client, dir.path()).await, Vec::<String>::new());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tpch_with_spilling_shuffles_matches_datafusion() {
+    // 2 MiB per worker: shuffle outputs pass the spill threshold and go to disk.
+    let (dir, cluster, client) =
+        tpch_cluster(ClusterSpec { memory_limit_bytes: 2 << 20, ..ClusterSpec::new(2, 2) }).await;
+    assert_eq!(run_tpch(&client, dir.path()).await, Vec::<String>::new());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_sql_gets_a_clear_error_and_the_cluster_keeps_serving() {
+    let (dir, cluster, client) = tpch_cluster(ClusterSpec::new(2, 1)).await;
+    let cases = [
+        ("SELEC 1", "SELEC"),
+        ("SELECT * FROM no_such_table", "no_such_table"),
+        ("SELECT no_such_column FROM nation", "no_such_column"),
+        ("SELECT n_name + 1 FROM nation", "Utf8"),
+    ];
+    for (sql, needle) in cases {
+        let err = client.sql(sql).await.expect_err(sql).to_string();
+        assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{sql}: {err}");
+    }
+    let missing = dir.path().join("missing");
+    let err = client
+        .sql(&format!("CREATE EXTERNAL TABLE gone STORED AS PARQUET LOCATION '{}/'", missing.display()))
+        .await
+        .expect_err("missing directory")
+        .to_string();
+    assert!(err.contains("missing"), "{err}");
+    // A corrupt Parquet file fails its query with the file named; others still run.
+    let corrupt = dir.path().join("corrupt");
+    std::fs::create_dir_all(&corrupt).expect("dir");
+    std::fs::write(corrupt.join("part-1.parquet"), b"PAR1 this is not parquet PAR1").expect("write");
+    let created = client
+        .sql(&format!("CREATE EXTERNAL TABLE corrupt STORED AS PARQUET LOCATION '{}/'", corrupt.display()))
+        .await;
+    if created.is_ok() {
+        let err = client.sql("SELECT count(*) FROM corrupt").await.expect_err("corrupt file").to_string();
+        assert!(err.to_lowercase().contains("parquet"), "{err}");
+    }
+    let out = client.sql("SELECT count(*) AS n FROM nation").await.expect("still serving");
+    assert_eq!(tpch::result_rows(&out.batches, true).expect("rows"), vec!["25".to_string()]);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn explain_shows_the_stage_graph() {
+    let (_dir, cluster, client) = tpch_cluster(ClusterSpec::new(2, 1)).await;
+    let out = client
+        .sql("EXPLAIN SELECT n_name, count(*) FROM nation JOIN supplier ON n_nationkey = s_nationkey GROUP BY n_name")
+        .await
+        .expect("explain");
+    let text = tpch::result_rows(&out.batches, true).expect("rows").join("\n");
+    assert!(text.contains("distributed_plan"), "{text}");
+    assert!(text.contains("Stage 0"), "{text}");
+    assert!(text.contains("ShuffleWriterExec"), "{text}");
+    assert!(text.contains("ShuffleReaderExec"), "{text}");
+    cluster.shutdown().await;
+}
