@@ -34,11 +34,26 @@ fn port_in_use_is_a_startup_error() {
 }
 
 #[test]
-fn help_lists_the_three_commands() {
+fn help_lists_the_commands() {
     let out = dusk(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["local", "scheduler", "worker"] {
+    for command in ["local", "scheduler", "worker", "gen"] {
         assert!(text.contains(command), "{text}");
     }
+}
+
+#[test]
+fn gen_tpch_writes_every_table_and_rejects_a_bad_scale() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("sf");
+    let out = dusk(&["gen", "tpch", "--scale", "0.01", "--output", output.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dusk::tpch::is_generated(&output));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Wrote TPC-H SF 0.01"));
+
+    let out = dusk(&["gen", "tpch", "--scale=-1", "--output", output.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scale factor must be positive, got -1"), "{stderr}");
 }
