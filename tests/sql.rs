@@ -137,3 +137,31 @@ async fn explain_shows_the_stage_graph() {
     assert!(text.contains("ShuffleReaderExec"), "{text}");
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_a_running_query_releases_its_tasks() {
+    let (_dir, cluster, client) = tpch_cluster(ClusterSpec::new(2, 1)).await;
+    // A nested-loop join of 60,000 x 60,000 rows: far longer than the test waits.
+    let long = "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_quantity + b.l_quantity < 0";
+    let running = {
+        let client = client.clone();
+        tokio::spawn(async move { client.sql(long).await })
+    };
+    super::support::eventually("the query's tasks to run", || async {
+        super::support::tasks_in(&client, "processing").await > 0
+    })
+    .await;
+    running.abort();
+    let started = std::time::Instant::now();
+    super::support::eventually("the query's tasks to be released", || async {
+        let info = client.cluster_info().await.expect("info");
+        let busy = info.workers.iter().filter_map(|w| w.metrics.as_ref()).map(|m| m.executing).sum::<u32>();
+        info.tasks_by_state.values().sum::<u64>() == 0 && busy == 0
+    })
+    .await;
+    eprintln!("released {:.0} ms after the drop", started.elapsed().as_secs_f64() * 1e3);
+    // The cluster serves the next query as usual.
+    let out = client.sql("SELECT count(*) FROM nation").await.expect("next query");
+    assert_eq!(tpch::result_rows(&out.batches, true).expect("rows"), vec!["25".to_string()]);
+    cluster.shutdown().await;
+}
