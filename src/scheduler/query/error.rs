@@ -6,7 +6,7 @@ use datafusion::error::DataFusionError;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum QueryError {
     /// DataFusion refused or failed the statement (syntax, unknown table, type error, ...).
-    #[error("{0}")]
+    #[error("{}", plan_message(.0))]
     Plan(#[from] DataFusionError),
     /// A task of the query failed on a worker.
     #[error("query {query} failed: {message}")]
@@ -22,6 +22,15 @@ pub(crate) enum QueryError {
     /// The scheduler is shutting down.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+}
+
+/// DataFusion's message for people: a parser error reads `sql parser error: Expected ...`
+/// rather than its debug form inside `SQL error: ParserError("...")`.
+fn plan_message(e: &DataFusionError) -> String {
+    match e {
+        DataFusionError::SQL(parser, _) => parser.to_string(),
+        other => other.to_string(),
+    }
 }
 
 impl From<QueryError> for tonic::Status {
