@@ -61,6 +61,14 @@ async fn run_tpch(client: &Client, dir: &Path) -> Vec<String> {
             wrong.push(name.to_string());
         }
     }
+    // Every query was closed: no task of any stage is left, and the workers let go of
+    // every shuffle output and result.
+    super::support::eventually("every query's tasks and data to be released", || async {
+        let info = client.cluster_info().await.expect("info");
+        let held: u64 = info.workers.iter().filter_map(|w| w.metrics.as_ref()).map(|m| m.managed_bytes).sum();
+        info.tasks_by_state.values().sum::<u64>() == 0 && held == 0
+    })
+    .await;
     wrong
 }
 
