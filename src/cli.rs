@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! dusk local     [--workers N] [--threads-per-worker T] [--port 8786] [--no-repl]
-//! dusk scheduler [--port 8786] [--dashboard-port 8787]
+//! dusk scheduler [--port 8786] [--dashboard-port 8787] [--state-dir DIR]
 //! dusk worker    grpc://HOST:8786 [--threads N] [--memory-limit 4GiB] [--spill-dir DIR]
 //! dusk gen tpch  --scale SF --output DIR
 //! ```
@@ -80,8 +80,8 @@ struct LocalArgs {
     /// Serve in the foreground without an interactive prompt.
     #[arg(long)]
     no_repl: bool,
-    /// Directory for what outlives the cluster (sample data) [default: $XDG_DATA_HOME/dusk
-    /// or ~/.local/share/dusk].
+    /// Directory for what outlives the cluster (SQL catalog, sample data)
+    /// [default: $XDG_DATA_HOME/dusk or ~/.local/share/dusk].
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Do not register the sample TPC-H tables.
@@ -103,6 +103,9 @@ struct SchedulerArgs {
     /// Worker deaths while running a task before it errs with KilledWorker.
     #[arg(long, default_value_t = 3)]
     allowed_failures: u32,
+    /// Directory where the SQL catalog survives restarts [default: none, in memory only].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +193,7 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
     let workers = args.workers.max(1);
     let threads = args.threads_per_worker.unwrap_or_else(|| (config::available_cores() / workers).max(1));
     let memory_limit = args.memory_limit.unwrap_or_else(|| config::total_memory_bytes() / workers as u64);
+    let state_dir = args.state_dir.unwrap_or_else(config::default_state_dir);
     let config = LocalConfig {
         host: args.host,
         port: args.port,
@@ -198,8 +202,8 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
         threads_per_worker: threads,
         memory_limit_bytes: memory_limit,
         spill_dir: args.spill_dir,
-        scheduler: SchedulerConfig::default(),
-        state_dir: args.state_dir.unwrap_or_else(config::default_state_dir),
+        scheduler: SchedulerConfig { state_dir: Some(state_dir.clone()), ..Default::default() },
+        state_dir,
         sample_data: !args.no_sample_data,
     };
     if !args.no_repl {
@@ -224,7 +228,11 @@ async fn run_gen_tpch(args: TpchArgs) -> Result<(), BoxError> {
 }
 
 async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
-    let config = SchedulerConfig { allowed_failures: args.allowed_failures, ..Default::default() };
+    let config = SchedulerConfig {
+        allowed_failures: args.allowed_failures,
+        state_dir: args.state_dir,
+        ..Default::default()
+    };
     let scheduler =
         crate::scheduler::Scheduler::bind(&format!("{}:{}", args.host, args.port), config).await?;
     println!("Dusk scheduler listening on {}", scheduler.url());

@@ -28,6 +28,9 @@ pub struct SchedulerConfig {
     pub steal_interval: Duration,
     /// Check every invariant after every transition (slow; tests turn it on). Default off.
     pub validate: bool,
+    /// Where the SQL catalog is kept across restarts. Default none: the catalog lives in
+    /// memory only.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SchedulerConfig {
@@ -42,6 +45,7 @@ impl Default for SchedulerConfig {
             heartbeat_timeout: Duration::from_secs(10),
             steal_interval: Duration::from_millis(100),
             validate: false,
+            state_dir: None,
         }
     }
 }

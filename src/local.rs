@@ -45,7 +45,8 @@ pub struct LocalConfig {
     pub spill_dir: Option<PathBuf>,
     /// Scheduler settings.
     pub scheduler: SchedulerConfig,
-    /// Where the cluster keeps what outlives it (sample data).
+    /// Where the cluster keeps what outlives it (sample data; the scheduler's catalog
+    /// goes where `scheduler.state_dir` says).
     pub state_dir: PathBuf,
     /// Register a small TPC-H (generated once into the state dir) so there is data to
     /// query from the first prompt.

@@ -173,3 +173,29 @@ async fn dropping_a_running_query_releases_its_tasks() {
     assert_eq!(tpch::result_rows(&out.batches, true).expect("rows"), vec!["25".to_string()]);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_catalog_survives_a_scheduler_restart() {
+    let state = tempfile::tempdir().expect("state dir");
+    let mut spec = ClusterSpec::new(1, 1);
+    spec.scheduler.state_dir = Some(state.path().to_path_buf());
+    let (dir, cluster, client) = tpch_cluster(spec.clone()).await;
+    client
+        .sql("CREATE VIEW big_nations AS SELECT n_name FROM nation WHERE n_nationkey > 20")
+        .await
+        .expect("view");
+    client.sql("DROP TABLE region").await.expect("drop");
+    drop(client);
+    cluster.shutdown().await;
+
+    let cluster = LocalCluster::start_with(spec).await.expect("second cluster");
+    let client = cluster.client().await.expect("client");
+    let out = client.sql("SELECT count(*) FROM big_nations").await.expect("the view is back");
+    assert_eq!(tpch::result_rows(&out.batches, true).expect("rows"), vec!["4".to_string()]);
+    let out = client.sql("SELECT count(*) FROM lineitem").await.expect("the tables are back");
+    assert_eq!(out.num_rows(), 1);
+    let err = client.sql("SELECT * FROM region").await.expect_err("region stays dropped").to_string();
+    assert!(err.contains("region"), "{err}");
+    cluster.shutdown().await;
+    drop(dir);
+}

@@ -54,9 +54,11 @@ impl Scheduler {
             .map_err(|source| SchedulerError::Bind { addr: addr.to_string(), source })?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state_dir = config.state_dir.clone();
         let event_loop = tokio::spawn(event_loop::run(config, events_rx, shutdown_rx.clone()));
-        let queries =
-            QueryEngine::start(events_tx.clone()).await.map_err(|_| SchedulerError::EventLoopGone)?;
+        let queries = QueryEngine::start(events_tx.clone(), state_dir.as_deref())
+            .await
+            .map_err(|_| SchedulerError::EventLoopGone)?;
         let service = FlightServiceServer::new(SchedulerService { events: events_tx, queries })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -18,6 +18,7 @@
 //! If the caller goes away before the query finishes (its request is dropped), the
 //! query's tasks are cancelled.
 
+mod catalog_log;
 mod error;
 mod tracker;
 
@@ -30,11 +31,12 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
+use catalog_log::{CatalogLog, changes_catalog};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dusk_flight::actions;
@@ -60,14 +62,20 @@ pub(crate) struct QueryEngine {
     next_query: AtomicU64,
     /// Finished queries whose results are still held, with their final keys.
     open: Mutex<HashMap<String, Vec<String>>>,
+    /// Where catalog changes are kept across restarts, if anywhere.
+    log: Option<CatalogLog>,
 }
 
 impl QueryEngine {
-    /// Starts an engine that submits through the event loop behind `events`.
-    pub(crate) async fn start(events: mpsc::UnboundedSender<Event>) -> Result<Arc<Self>, QueryError> {
+    /// Starts an engine that submits through the event loop behind `events`; with a
+    /// `state_dir`, the catalog kept there is loaded and later changes are kept there.
+    pub(crate) async fn start(
+        events: mpsc::UnboundedSender<Event>,
+        state_dir: Option<&std::path::Path>,
+    ) -> Result<Arc<Self>, QueryError> {
         let tracker = Tracker::connect(events).await?;
         let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() % 0x10000);
-        Ok(Arc::new(QueryEngine {
+        let engine = Arc::new(QueryEngine {
             catalog: SessionContext::new_with_state(
                 SessionStateBuilder::new()
                     .with_config(base_config())
@@ -79,7 +87,30 @@ impl QueryEngine {
             epoch: format!("{epoch:04x}"),
             next_query: AtomicU64::new(1),
             open: Mutex::new(HashMap::new()),
-        }))
+            log: state_dir.map(CatalogLog::new),
+        });
+        engine.load_catalog().await;
+        Ok(engine)
+    }
+
+    /// Replays the catalog log; a statement that no longer runs is reported and skipped.
+    async fn load_catalog(&self) {
+        let Some(log) = &self.log else { return };
+        let statements = match log.statements() {
+            Ok(statements) => statements,
+            Err(e) => {
+                tracing::error!(path = %log.path().display(), error = %e, "cannot read the catalog; starting empty");
+                return;
+            }
+        };
+        let mut loaded = 0;
+        for sql in &statements {
+            match self.catalog.sql(sql).await {
+                Ok(_) => loaded += 1,
+                Err(e) => tracing::warn!(statement = %sql, error = %e, "skipping a catalog statement"),
+            }
+        }
+        tracing::info!(path = %log.path().display(), statements = loaded, "catalog loaded");
     }
 
     /// Plans and runs one statement.
@@ -89,7 +120,16 @@ impl QueryEngine {
         let mut state = self.catalog.state();
         state.config_mut().options_mut().execution.target_partitions = threads.max(1);
         let ctx = SessionContext::new_with_state(state);
-        let df = ctx.sql(sql).await?;
+        let plan = ctx.state().create_logical_plan(sql).await?;
+        let log = changes_catalog(&plan) && !already_exists(&ctx, &plan);
+        let df = ctx.execute_logical_plan(plan).await?;
+        if log
+            && let Some(catalog_log) = &self.log
+            && let Err(e) = catalog_log.append(sql)
+        {
+            tracing::error!(path = %catalog_log.path().display(), error = %e,
+                "the statement took effect but could not be saved; it will not survive a restart");
+        }
         let (state, logical) = df.into_parts();
         if let LogicalPlan::Explain(explain) = &logical
             && !explain.verbose
@@ -195,6 +235,20 @@ impl QueryEngine {
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryEngine").field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
+
+/// True for an `IF NOT EXISTS` create of something that exists: it changes nothing, so
+/// it is not logged (`dusk local` registers its sample tables so at every start).
+fn already_exists(ctx: &SessionContext, plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(c)) => {
+            c.if_not_exists && ctx.table_exist(c.name.clone()).unwrap_or(false)
+        }
+        LogicalPlan::Ddl(DdlStatement::CreateView(c)) => {
+            !c.or_replace && ctx.table_exist(c.name.clone()).unwrap_or(false)
+        }
+        _ => false,
     }
 }
 
