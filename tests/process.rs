@@ -93,3 +93,44 @@ async fn workers_exit_when_local_is_killed() -> Result {
     eventually("orphaned workers to exit", || async { pids.iter().all(|p| !alive(*p)) }).await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_a_worker_mid_query_still_gives_the_right_answer() -> Result {
+    let data = tempfile::tempdir()?;
+    let dir = data.path().to_path_buf();
+    tokio::task::spawn_blocking(move || dusk::tpch::generate(0.01, &dir, 2)).await??;
+    let cluster = ProcessCluster::start(dusk_binary(), 3, 1).await?;
+    let client = Client::connect(cluster.url()).await?;
+    let reference = datafusion::prelude::SessionContext::new();
+    for statement in dusk::tpch::create_tables(data.path()) {
+        client.sql(&statement).await?;
+        reference.sql(&statement).await?.collect().await?;
+    }
+    // Several stages, one of them a nested-loop join long enough to kill a worker in.
+    let sql = "SELECT a.l_returnflag, count(*) AS n FROM \
+               (SELECT l_returnflag, l_quantity FROM lineitem WHERE l_orderkey < 12000) a \
+               JOIN (SELECT l_quantity FROM lineitem WHERE l_orderkey < 12000) b \
+               ON a.l_quantity < b.l_quantity GROUP BY a.l_returnflag ORDER BY a.l_returnflag";
+    let expected = dusk::tpch::result_rows(&reference.sql(sql).await?.collect().await?, true)?;
+    let running = {
+        let client = client.clone();
+        tokio::spawn(async move { client.sql(sql).await })
+    };
+    eventually("the query's tasks to run", || async {
+        let info = client.cluster_info().await.expect("info");
+        info.workers.iter().filter_map(|w| w.metrics.as_ref()).any(|m| m.executing > 0)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let info = client.cluster_info().await?;
+    let busy =
+        info.workers.iter().position(|w| w.metrics.as_ref().is_some_and(|m| m.executing > 0)).unwrap_or(0);
+    assert!(!running.is_finished(), "the query must still be running when the worker dies");
+    let killed = cluster.kill_worker(&client, busy).await?;
+    eventually("the killed worker to be gone", || async { !alive(killed) }).await;
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), running).await???;
+    assert_eq!(dusk::tpch::result_rows(&out.batches, true)?, expected);
+    drop(client);
+    cluster.terminate().await?;
+    Ok(())
+}
