@@ -8,6 +8,7 @@ mod delayed;
 mod failures;
 mod memory;
 mod process;
+mod slt;
 mod sql;
 mod support;
 mod wire;
