@@ -6,9 +6,10 @@ use dusk_flight::messages::ValueKind;
 
 /// A task's result.
 ///
-/// Byte values are serde-encoded Rust values (postcard); batches are tables, shuffle
-/// outputs and array chunks. Both cross process boundaries as Arrow data and spill
-/// as Arrow IPC, so memory accounting and transfer are the same for every kind of work.
+/// Byte values are serde-encoded Rust values (postcard); batches are tables and array
+/// chunks; buckets are a SQL stage's shuffle output, read one bucket at a time. All
+/// cross process boundaries as Arrow data and spill as Arrow IPC, so memory accounting
+/// and transfer are the same for every kind of work.
 #[derive(Clone, Debug)]
 pub enum Value {
     /// A serde-encoded Rust value.
