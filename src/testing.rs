@@ -192,11 +192,19 @@ impl ProcessCluster {
         threads: usize,
         extra: &[&str],
     ) -> Result<Self, TestingError> {
+        // A state directory of its own, so tests never touch the user's catalog.
+        let state_dir = std::env::temp_dir().join(format!(
+            "dusk-process-cluster-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        ));
         let mut child = Command::new(binary)
             .args(["local", "--no-repl", "--no-sample-data", "--port", "0", "--workers"])
             .arg(workers.to_string())
             .arg("--threads-per-worker")
             .arg(threads.to_string())
+            .arg("--state-dir")
+            .arg(&state_dir)
             .args(extra)
             .env("DUSK_LOG", std::env::var("DUSK_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
