@@ -9,9 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use dusk::Client;
 use dusk::testing::LocalCluster;
@@ -53,35 +52,13 @@ fn output(
         return Ok(DBOutput::StatementComplete(0));
     }
     let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        for row in 0..batch.num_rows() {
-            let cells = batch
-                .columns()
-                .iter()
-                .zip(&formatters)
-                .map(|(column, formatter)| match column.data_type() {
-                    DataType::Float64 if !column.is_null(row) => {
-                        let v = column.as_primitive::<Float64Type>().value(row);
-                        let text = format!("{v:.6}");
-                        text.trim_end_matches('0').trim_end_matches('.').to_string()
-                    }
-                    _ => match formatter.value(row).to_string() {
-                        text if text.is_empty() => "(empty)".to_string(),
-                        text => text,
-                    },
-                })
-                .collect();
-            rows.push(cells);
-        }
-    }
+    let rows = dusk::tpch::format_cells(batches, |v| {
+        format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string()
+    })
+    .map_err(|e| e.to_string())?
+    .into_iter()
+    .map(|cells| cells.into_iter().map(|c| if c.is_empty() { "(empty)".to_string() } else { c }).collect())
+    .collect();
     Ok(DBOutput::Rows { types, rows })
 }
 

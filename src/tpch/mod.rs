@@ -179,6 +179,20 @@ fn write_part(scale: f64, dir: &Path, table: &'static str, part: i32, count: i32
 /// significant digits (summation order differs between plans), everything else is
 /// printed exactly. Rows are sorted unless `ordered`.
 pub fn result_rows(batches: &[arrow::array::RecordBatch], ordered: bool) -> Result<Vec<String>, ArrowError> {
+    let mut rows: Vec<String> =
+        format_cells(batches, |v| format!("{v:.9e}"))?.into_iter().map(|cells| cells.join(" | ")).collect();
+    if !ordered {
+        rows.sort();
+    }
+    Ok(rows)
+}
+
+/// Every cell of `batches` as text, row by row: `NULL` for nulls, floats through `float`
+/// (so a comparison can round them), everything else as Arrow displays it.
+pub fn format_cells(
+    batches: &[arrow::array::RecordBatch],
+    float: impl Fn(f64) -> String,
+) -> Result<Vec<Vec<String>>, ArrowError> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float32Type, Float64Type};
     use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -192,28 +206,19 @@ pub fn result_rows(batches: &[arrow::array::RecordBatch], ordered: bool) -> Resu
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            let cells: Vec<String> = batch
+            let cells = batch
                 .columns()
                 .iter()
                 .zip(&formatters)
-                .map(|(column, formatter)| {
-                    let float = match column.data_type() {
-                        _ if column.is_null(row) => None,
-                        DataType::Float64 => Some(column.as_primitive::<Float64Type>().value(row)),
-                        DataType::Float32 => Some(column.as_primitive::<Float32Type>().value(row) as f64),
-                        _ => None,
-                    };
-                    match float {
-                        Some(v) => format!("{v:.9e}"),
-                        None => formatter.value(row).to_string(),
-                    }
+                .map(|(column, formatter)| match column.data_type() {
+                    _ if column.is_null(row) => formatter.value(row).to_string(),
+                    DataType::Float64 => float(column.as_primitive::<Float64Type>().value(row)),
+                    DataType::Float32 => float(column.as_primitive::<Float32Type>().value(row) as f64),
+                    _ => formatter.value(row).to_string(),
                 })
                 .collect();
-            rows.push(cells.join(" | "));
+            rows.push(cells);
         }
-    }
-    if !ordered {
-        rows.sort();
     }
     Ok(rows)
 }
