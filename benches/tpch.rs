@@ -31,10 +31,14 @@ struct Args {
     workers: usize,
     runs: usize,
     data: Option<PathBuf>,
+    /// Run only these queries (`q1`, `q20`, ...); all when empty.
+    queries: Vec<String>,
+    /// Print the cluster's task counts every this many seconds (0: never).
+    watch: u64,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { scale: 1.0, workers: 2, runs: 3, data: None };
+    let mut args = Args { scale: 1.0, workers: 2, runs: 3, data: None, queries: Vec::new(), watch: 0 };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -43,6 +47,8 @@ fn parse_args() -> Result<Args> {
             "--workers" => args.workers = value()?.parse()?,
             "--runs" => args.runs = value()?.parse()?,
             "--data" => args.data = Some(PathBuf::from(value()?)),
+            "--query" => args.queries.push(value()?),
+            "--watch" => args.watch = value()?.parse()?,
             // `cargo bench` passes `--bench`; other harness flags are ignored too.
             _ => {}
         }
@@ -98,6 +104,19 @@ async fn run() -> Result {
     }
     let cluster = ProcessCluster::start(Path::new(env!("CARGO_BIN_EXE_dusk")), args.workers, 1).await?;
     let client = Client::connect(cluster.url()).await?;
+    if args.watch > 0 {
+        let watcher = Client::connect(cluster.url()).await?;
+        let period = Duration::from_secs(args.watch);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                match watcher.cluster_info().await {
+                    Ok(info) => eprintln!("cluster: {:?}", info.tasks_by_state),
+                    Err(e) => eprintln!("cluster: {e}"),
+                }
+            }
+        });
+    }
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(args.workers));
     for statement in tpch::create_tables(&data) {
         client.sql(&statement).await?;
@@ -106,6 +125,9 @@ async fn run() -> Result {
     println!("{:<5} {:>10} {:>12} {:>7}  correct", "query", "dusk (s)", "datafusion (s)", "ratio");
     let (mut dusk_total, mut df_total, mut correct) = (Duration::ZERO, Duration::ZERO, 0);
     for (name, sql) in tpch::QUERIES {
+        if !args.queries.is_empty() && !args.queries.iter().any(|q| q == name) {
+            continue;
+        }
         let (df, expected) = time_datafusion(&ctx, sql, args.runs).await?;
         let (dusk, got) = match time_dusk(&client, sql, args.runs).await {
             Ok(r) => r,

@@ -143,7 +143,7 @@ impl WorkerLoop {
         }
         for key in frame.steal {
             let key = TaskKey::from(key);
-            if self.cancel(&key) {
+            if self.steal(&key) {
                 self.update.stolen.push(key.to_string());
             } else {
                 self.update.steal_refused.push(key.to_string());
@@ -159,7 +159,25 @@ impl WorkerLoop {
         !frame.shutdown
     }
 
-    /// Drops a task that has not started. True if it was dropped before running.
+    /// Gives up a task that has not started, for the scheduler to run elsewhere. True if
+    /// it was given up; a task already running is left to finish and report.
+    fn steal(&mut self, key: &TaskKey) -> bool {
+        let Some(task) = self.tasks.get(key) else { return false };
+        let not_started = match task.phase {
+            Phase::Fetching => true,
+            Phase::Submitted => self.executor.cancel(task.priority, key),
+            Phase::Cancelled => false,
+        };
+        if not_started {
+            self.tasks.remove(key);
+            // Tasks waiting for this one here are moved by the scheduler too.
+            self.local_waiters.remove(key);
+        }
+        not_started
+    }
+
+    /// Drops a task the scheduler no longer wants, stopping it if it runs. True if it was
+    /// dropped before running.
     fn cancel(&mut self, key: &TaskKey) -> bool {
         // Tasks waiting for this one here are cancelled by the scheduler too.
         self.local_waiters.remove(key);
@@ -501,3 +519,7 @@ fn pick_peer(addrs: &[String], key: &str) -> Option<String> {
     let spread = key.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
     Some(addrs[spread % addrs.len()].clone())
 }
+
+#[cfg(test)]
+#[path = "event_loop_tests.rs"]
+mod tests;

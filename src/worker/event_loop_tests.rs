@@ -1,0 +1,88 @@
+//! The worker loop's answers to the scheduler, driven frame by frame.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use dusk_flight::messages::{Arg, Assignment, TaskSpec, WorkerInstructions, arg};
+
+use super::*;
+use crate::worker::result_store::StoreConfig;
+
+struct Harness {
+    lp: WorkerLoop,
+    events: mpsc::UnboundedReceiver<WorkerEvent>,
+    _spill: tempfile::TempDir,
+}
+
+fn harness() -> Harness {
+    let spill = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(ResultStore::new(StoreConfig::new(1 << 30, spill.path())).expect("store"));
+    let peers = Arc::new(DataClient::new());
+    let stages = Arc::new(StageRunner::new(store.clone(), peers.clone(), "w".into()));
+    let executor = Executor::start(1, Resources::none()).expect("executor");
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (outgoing, _) = mpsc::unbounded_channel();
+    let registry = Arc::new(FunctionRegistry::from_linked());
+    let lp =
+        WorkerLoop::new("w".into(), store, registry, stages, executor, peers, events_tx, outgoing, u64::MAX);
+    Harness { lp, events, _spill: spill }
+}
+
+fn literal<T: serde::Serialize>(value: &T) -> Arg {
+    Arg { value: Some(arg::Value::Literal(Bytes::from(postcard::to_stdvec(value).expect("encodes")))) }
+}
+
+/// A `slow_inc` task that runs for `ms` milliseconds.
+fn slow(key: &str, ms: u64) -> Assignment {
+    let task = TaskSpec {
+        key: key.into(),
+        function: "slow_inc".into(),
+        args: vec![literal(&1i64), literal(&ms)],
+        ..Default::default()
+    };
+    Assignment { task: Some(task), deps: Vec::new(), generation: 0 }
+}
+
+#[tokio::test]
+async fn a_steal_of_a_running_task_is_refused_and_the_task_still_reports() {
+    let mut h = harness();
+    h.lp.on_instructions(WorkerInstructions { compute: vec![slow("busy", 2000)], ..Default::default() });
+    // The one thread picks the task up at once; give it a moment to start.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.lp.on_instructions(WorkerInstructions { steal: vec!["busy".into()], ..Default::default() });
+    assert_eq!(h.lp.update.steal_refused, vec!["busy".to_string()]);
+    assert!(h.lp.update.stolen.is_empty());
+
+    let event = tokio::time::timeout(Duration::from_secs(10), h.events.recv()).await;
+    h.lp.on_event(event.expect("the task finishes").expect("events open"));
+    let finished: Vec<&str> = h.lp.update.finished.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(finished, vec!["busy"], "a refused steal must not drop the task's result");
+}
+
+#[tokio::test]
+async fn a_steal_of_a_queued_task_gives_it_up() {
+    let mut h = harness();
+    let frame =
+        WorkerInstructions { compute: vec![slow("first", 2000), slow("second", 1)], ..Default::default() };
+    h.lp.on_instructions(frame);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.lp.on_instructions(WorkerInstructions { steal: vec!["second".into()], ..Default::default() });
+    assert_eq!(h.lp.update.stolen, vec!["second".to_string()]);
+
+    let event = tokio::time::timeout(Duration::from_secs(10), h.events.recv()).await;
+    h.lp.on_event(event.expect("the first task finishes").expect("events open"));
+    let finished: Vec<&str> = h.lp.update.finished.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(finished, vec!["first"]);
+}
+
+#[tokio::test]
+async fn a_cancel_of_a_running_task_drops_its_result() {
+    let mut h = harness();
+    h.lp.on_instructions(WorkerInstructions { compute: vec![slow("doomed", 200)], ..Default::default() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.lp.on_instructions(WorkerInstructions { cancel: vec!["doomed".into()], ..Default::default() });
+    let event = tokio::time::timeout(Duration::from_secs(10), h.events.recv()).await;
+    h.lp.on_event(event.expect("the task ends").expect("events open"));
+    assert!(h.lp.update.finished.is_empty());
+    assert!(!h.lp.store.contains("doomed"));
+}
