@@ -147,6 +147,40 @@ async fn explain_shows_the_stage_graph() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn explain_analyze_shows_what_every_stage_and_task_did() {
+    let (_dir, cluster, client) = tpch_cluster(ClusterSpec::new(2, 1)).await;
+    let query =
+        "SELECT n_name, count(*) FROM nation JOIN supplier ON n_nationkey = s_nationkey GROUP BY n_name";
+    let answer = client.sql(query).await.expect("query").num_rows();
+    let out = client.sql(&format!("EXPLAIN ANALYZE {query}")).await.expect("explain analyze");
+    let rows = tpch::result_rows(&out.batches, true).expect("rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (plan, summary) = (&rows[0], &rows[1]);
+    assert!(plan.starts_with("Plan with Metrics"), "{plan}");
+    assert!(summary.contains(&format!("output rows={answer}")), "{summary}");
+    let stages = plan.matches("Stage ").count();
+    assert!(stages >= 2, "a join with a group-by has several stages: {plan}");
+    assert_eq!(plan.matches("metrics: rows=").count(), stages, "{plan}");
+    // Every task names a worker of the cluster.
+    let workers: Vec<String> =
+        client.cluster_info().await.expect("info").workers.into_iter().map(|w| w.name).collect();
+    let task_lines: Vec<&str> = plan.split("\n").filter(|l| l.trim_start().starts_with("part-")).collect();
+    assert!(!task_lines.is_empty(), "{plan}");
+    for line in &task_lines {
+        assert!(
+            workers.iter().any(|w| line.contains(&format!(" on {w}:"))),
+            "{line} names no worker of {workers:?}"
+        );
+    }
+    // The answer was dropped: nothing of the query stays on the cluster.
+    super::support::eventually("the analyzed query to be released", || async {
+        client.cluster_info().await.expect("info").tasks_by_state.values().sum::<u64>() == 0
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dropping_a_running_query_releases_its_tasks() {
     let (_dir, cluster, client) = tpch_cluster(ClusterSpec::new(2, 1)).await;
     // A nested-loop join of 60,000 x 60,000 rows: far longer than the test waits.

@@ -14,6 +14,8 @@ pub const LIST_DATASETS: &str = "dusk.list_datasets";
 pub const SCATTER_TARGETS: &str = "dusk.scatter_targets";
 /// Scheduler: a snapshot of workers and task counts (empty → `ClusterInfo`).
 pub const CLUSTER_INFO: &str = "dusk.cluster_info";
+/// Scheduler: recent runs of tasks by key prefix (`TaskHistoryRequest` → `TaskHistory`).
+pub const TASK_HISTORY: &str = "dusk.task_history";
 /// Scheduler: plan and run one SQL statement (`SqlRequest` → `SqlResult`).
 pub const SQL: &str = "dusk.sql";
 /// Scheduler: drop a query's result from the workers (`QueryId` → empty).

@@ -134,6 +134,48 @@ pub struct TaskFinished {
     /// When it started, microseconds since the Unix epoch.
     #[prost(uint64, tag = "5")]
     pub start_unix_us: u64,
+    /// Rows in the result, for results made of Arrow batches; 0 otherwise.
+    #[prost(uint64, tag = "6")]
+    pub rows: u64,
+}
+
+/// One finished run of a task, as the scheduler's task history keeps it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskRun {
+    /// The task's key.
+    #[prost(string, tag = "1")]
+    pub key: String,
+    /// Name of the worker that ran it.
+    #[prost(string, tag = "2")]
+    pub worker: String,
+    /// When it started, microseconds since the Unix epoch.
+    #[prost(uint64, tag = "3")]
+    pub start_unix_us: u64,
+    /// How long it ran, in microseconds.
+    #[prost(uint64, tag = "4")]
+    pub compute_us: u64,
+    /// Size of its result.
+    #[prost(uint64, tag = "5")]
+    pub nbytes: u64,
+    /// Rows in its result, for results made of Arrow batches.
+    #[prost(uint64, tag = "6")]
+    pub rows: u64,
+}
+
+/// Asks for the recent runs of the tasks whose keys start with `prefix`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskHistoryRequest {
+    /// Key prefix; empty for every task.
+    #[prost(string, tag = "1")]
+    pub prefix: String,
+}
+
+/// Recent task runs, oldest first.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskHistory {
+    /// The runs.
+    #[prost(message, repeated, tag = "1")]
+    pub runs: Vec<TaskRun>,
 }
 
 /// Why a run of a task failed.

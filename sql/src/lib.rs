@@ -23,7 +23,7 @@ pub use join_rule::{PartitionBuildSideJoins, physical_optimizer_rules};
 pub use shuffle_reader::{ReadMode, ShuffleReaderExec};
 pub use shuffle_writer::{ShuffleWriterExec, shrink};
 pub use source::{InputUnavailable, ShuffleInputs, ShuffleSource};
-pub use stage::{Stage, StageGraph, split, task_key};
+pub use stage::{Stage, StageGraph, query_prefix, split, task_key};
 
 /// The DataFusion version Dusk plans with.
 pub const DATAFUSION_VERSION: &str = datafusion::DATAFUSION_VERSION;

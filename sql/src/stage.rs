@@ -72,6 +72,11 @@ impl StageGraph {
         task_key(&self.query, stage, partition)
     }
 
+    /// What every task key of stage `stage` starts with.
+    pub fn stage_prefix(&self, stage: usize) -> String {
+        stage_prefix(&self.query, stage)
+    }
+
     /// Keys of every task of stage `stage`, in partition order.
     pub fn stage_keys(&self, stage: usize) -> Vec<String> {
         (0..self.stages[stage].partitions).map(|p| self.task_key(stage, p)).collect()
@@ -79,6 +84,12 @@ impl StageGraph {
 
     /// The stage graph as text, for `EXPLAIN`: each stage with its tasks, inputs and plan.
     pub fn display(&self) -> String {
+        self.display_with(|_| String::new())
+    }
+
+    /// The stage graph as text with lines of `annotate`'s (each ending in a newline) under
+    /// each stage's heading, for `EXPLAIN ANALYZE`'s metrics.
+    pub fn display_with(&self, annotate: impl Fn(&Stage) -> String) -> String {
         let mut out = String::new();
         for stage in &self.stages {
             let inputs = if stage.inputs.is_empty() {
@@ -94,6 +105,7 @@ impl StageGraph {
                 "Stage {} ({} tasks, reads stages: {inputs}, output: {role})\n",
                 stage.id, stage.partitions
             ));
+            out.push_str(&annotate(stage));
             for line in displayable(stage.plan.as_ref()).indent(false).to_string().lines() {
                 out.push_str("  ");
                 out.push_str(line);
@@ -106,7 +118,17 @@ impl StageGraph {
 
 /// The key of one stage task.
 pub fn task_key(query: &str, stage: usize, partition: usize) -> String {
-    format!("sql-{query}/stage-{stage}/part-{partition}")
+    format!("{}part-{partition}", stage_prefix(query, stage))
+}
+
+/// What every task key of one stage starts with.
+fn stage_prefix(query: &str, stage: usize) -> String {
+    format!("{}stage-{stage}/", query_prefix(query))
+}
+
+/// What every task key of query `query` starts with.
+pub fn query_prefix(query: &str) -> String {
+    format!("sql-{query}/")
 }
 
 /// Cuts `plan` into stages for query `query`. See the module docs for where it cuts.

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use dusk_flight::actions;
 use dusk_flight::messages::{
     ClientUpdate, ClusterInfo, DatasetKeys, DatasetList, DatasetName, PublishRequest, ScatterTargetRequest,
-    ScatterTargets, Scattered, ValueKind,
+    ScatterTargets, Scattered, TaskHistory, TaskHistoryRequest, TaskRun, ValueKind,
 };
 use futures::Stream;
 use futures::stream::FuturesUnordered;
@@ -304,5 +304,14 @@ impl Client {
     /// Workers and task counts as the scheduler sees them now.
     pub async fn cluster_info(&self) -> Result<ClusterInfo, ClientError> {
         self.shared.action(actions::CLUSTER_INFO, &(), "cluster info").await
+    }
+
+    /// The scheduler's record of recent finished runs of tasks whose keys start with
+    /// `prefix` (all tasks for `""`): where each ran, when, for how long, and what it made.
+    pub async fn task_history(&self, prefix: &str) -> Result<Vec<TaskRun>, ClientError> {
+        let request = TaskHistoryRequest { prefix: prefix.to_string() };
+        let history: TaskHistory =
+            self.shared.action(actions::TASK_HISTORY, &request, "task history").await?;
+        Ok(history.runs)
     }
 }

@@ -30,6 +30,16 @@ impl Value {
         }
     }
 
+    /// Rows held, for values made of Arrow batches; 0 for serde-encoded bytes.
+    pub fn rows(&self) -> u64 {
+        let rows = |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        match self {
+            Value::Bytes(_) => 0,
+            Value::Batches(batches) => rows(batches),
+            Value::Buckets(buckets) => buckets.iter().map(|b| rows(b)).sum(),
+        }
+    }
+
     /// The layout, as announced to the scheduler and fetchers.
     pub fn kind(&self) -> ValueKind {
         match self {

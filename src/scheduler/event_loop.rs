@@ -17,7 +17,7 @@ use dusk_flight::actions;
 use dusk_flight::envelope::{decode_message, encode_message, take_front};
 use dusk_flight::messages::{
     ClientEvents, ClientUpdate, DatasetKeys, DatasetList, DatasetName, PublishRequest, ScatterTargetRequest,
-    ScatterTargets, WorkerHello, WorkerInstructions, WorkerUpdate,
+    ScatterTargets, TaskHistory, TaskHistoryRequest, WorkerHello, WorkerInstructions, WorkerUpdate,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
@@ -169,6 +169,10 @@ impl Loop {
                 Ok(encode_message(&ScatterTargets { addrs }))
             }
             actions::CLUSTER_INFO => Ok(encode_message(&self.state.cluster_info())),
+            actions::TASK_HISTORY => {
+                let request: TaskHistoryRequest = decode_message(body, "task history request")?;
+                Ok(encode_message(&TaskHistory { runs: self.state.history.with_prefix(&request.prefix) }))
+            }
             other => Err(Status::invalid_argument(format!("unknown action {other:?}"))),
         }
     }

@@ -19,6 +19,7 @@
 
 mod error;
 mod event_loop;
+mod history;
 mod outbox;
 mod placement;
 mod query;

@@ -292,8 +292,17 @@ impl FlightService for SchedulerService {
         _request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
         use dusk_flight::actions::*;
-        let kinds =
-            [PUBLISH, UNPUBLISH, GET_DATASET, LIST_DATASETS, SCATTER_TARGETS, CLUSTER_INFO, SQL, SQL_CLOSE];
+        let kinds = [
+            PUBLISH,
+            UNPUBLISH,
+            GET_DATASET,
+            LIST_DATASETS,
+            SCATTER_TARGETS,
+            CLUSTER_INFO,
+            TASK_HISTORY,
+            SQL,
+            SQL_CLOSE,
+        ];
         let list: Vec<Result<ActionType, Status>> = kinds
             .iter()
             .map(|k| Ok(ActionType { r#type: k.to_string(), description: String::new() }))

@@ -44,6 +44,8 @@ pub(crate) struct SchedulerState {
     pub(crate) dataset_refs: KeyMap<usize>,
     pub(crate) outbox: Outbox,
     pub(crate) transition_count: u64,
+    /// Recent finished task runs.
+    pub(crate) history: super::history::TaskHistory,
     generation: u64,
     next_worker: u64,
     next_client: u64,
@@ -65,6 +67,7 @@ impl SchedulerState {
             dataset_refs: KeyMap::default(),
             outbox: Outbox::default(),
             transition_count: 0,
+            history: Default::default(),
             generation: 0,
             next_worker: 1,
             next_client: 1,
@@ -196,6 +199,14 @@ impl SchedulerState {
     fn on_finished(&mut self, id: WorkerId, done: dusk_flight::messages::TaskFinished, recs: &mut Recs) {
         let kind = ValueKind::try_from(done.kind).unwrap_or(ValueKind::Bytes);
         if self.is_processing_on(&done.key, id) {
+            self.history.push(dusk_flight::messages::TaskRun {
+                key: done.key.clone(),
+                worker: self.workers.get(&id).map(|w| w.name.clone()).unwrap_or_default(),
+                start_unix_us: done.start_unix_us,
+                compute_us: done.compute_us,
+                nbytes: done.nbytes,
+                rows: done.rows,
+            });
             let next = Next::Memory {
                 worker: id,
                 nbytes: done.nbytes,

@@ -362,7 +362,7 @@ impl WorkerLoop {
         }
         match outcome {
             Ok(ran) => {
-                let (nbytes, kind) = (ran.value.nbytes(), ran.value.kind());
+                let (nbytes, kind, rows) = (ran.value.nbytes(), ran.value.kind(), ran.value.rows());
                 self.store.insert(key.clone(), ran.value);
                 self.update.finished.push(TaskFinished {
                     key: key.to_string(),
@@ -370,6 +370,7 @@ impl WorkerLoop {
                     kind: kind as i32,
                     compute_us: ran.compute_us,
                     start_unix_us: ran.start_unix_us,
+                    rows,
                 });
                 self.input_ready(&key, waiters);
                 self.check_memory();

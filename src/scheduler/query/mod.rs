@@ -18,6 +18,7 @@
 //! If the caller goes away before the query finishes (its request is dropped), the
 //! query's tasks are cancelled.
 
+mod analyze;
 mod catalog_log;
 mod error;
 mod tracker;
@@ -25,7 +26,7 @@ mod tracker;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -40,10 +41,12 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dusk_flight::actions;
-use dusk_flight::envelope::decode_message;
-use dusk_flight::messages::{Arg, ClientUpdate, ClusterInfo, StageSpec, TaskFailed, TaskSpec, arg};
+use dusk_flight::envelope::{decode_message, encode_message};
+use dusk_flight::messages::{
+    Arg, ClientUpdate, ClusterInfo, StageSpec, TaskFailed, TaskHistory, TaskHistoryRequest, TaskSpec, arg,
+};
 use dusk_flight::query::{ResultPartition, SqlResult};
-use dusk_sql::{StageGraph, encode_plan, split};
+use dusk_sql::{StageGraph, encode_plan, query_prefix, split};
 pub(crate) use error::QueryError;
 use tokio::sync::mpsc;
 use tracker::{KeyEvent, Tracker};
@@ -138,6 +141,13 @@ impl QueryEngine {
             let graph = split(plan, &query)?;
             return explain_result(&query, &explain.plan.display_indent().to_string(), &graph);
         }
+        if let LogicalPlan::Analyze(analyze) = &logical {
+            let plan = state.create_physical_plan(&analyze.input).await?;
+            // A plan that stays on the scheduler is analyzed by DataFusion as usual.
+            if reads_files(&plan) {
+                return self.analyze(query, plan).await;
+            }
+        }
         let plan = state.create_physical_plan(&logical).await?;
         if !reads_files(&plan) {
             return self.run_here(query, plan, &ctx).await;
@@ -154,7 +164,28 @@ impl QueryEngine {
         };
         tracing::debug!(query = %query, stages = graph.stages.len(), tasks = specs.len(), "running a query");
         let schema = graph.final_stage().plan.schema();
-        self.run_stages(query, graph, specs, schema).await
+        self.run_stages(query, &graph, specs, schema).await
+    }
+
+    /// `EXPLAIN ANALYZE`: runs the stages, drops the answer, and reports what every task
+    /// did from the scheduler's task history.
+    async fn analyze(
+        self: &Arc<Self>,
+        query: String,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<SqlResult, QueryError> {
+        let graph = split(plan, &query)?;
+        let specs = stage_tasks(&graph)?;
+        let schema = graph.final_stage().plan.schema();
+        let started = Instant::now();
+        self.run_stages(query.clone(), &graph, specs, schema).await?;
+        let elapsed = started.elapsed();
+        self.close(&query);
+        let request = TaskHistoryRequest { prefix: query_prefix(&query) };
+        let body = self.tracker.action(actions::TASK_HISTORY, encode_message(&request)).await?;
+        let history: TaskHistory = decode_message(&body, "task history")
+            .map_err(|e| QueryError::Plan(DataFusionError::External(e.into())))?;
+        analyze::analyze_result(&query, &graph, &history.runs, elapsed)
     }
 
     /// Drops a finished query's result from the workers.
@@ -167,7 +198,7 @@ impl QueryEngine {
     }
 
     async fn cluster_threads(&self) -> Result<usize, QueryError> {
-        let body = self.tracker.action(actions::CLUSTER_INFO).await?;
+        let body = self.tracker.action(actions::CLUSTER_INFO, Bytes::new()).await?;
         let info: ClusterInfo = decode_message(&body, "cluster info")
             .map_err(|e| QueryError::Plan(DataFusionError::External(e.into())))?;
         Ok(info.workers.iter().map(|w| w.threads as usize).sum())
@@ -187,7 +218,7 @@ impl QueryEngine {
     async fn run_stages(
         self: &Arc<Self>,
         query: String,
-        graph: StageGraph,
+        graph: &StageGraph,
         specs: Vec<TaskSpec>,
         schema: SchemaRef,
     ) -> Result<SqlResult, QueryError> {
@@ -347,6 +378,11 @@ fn ipc_stream(schema: &Schema, batches: &[RecordBatch]) -> Result<Bytes, QueryEr
 
 /// `EXPLAIN`: the logical plan and the stage graph, as DataFusion lays out its own.
 fn explain_result(query: &str, logical: &str, graph: &StageGraph) -> Result<SqlResult, QueryError> {
+    plan_table(query, &[("logical_plan", logical.to_string()), ("distributed_plan", graph.display())])
+}
+
+/// A result of `(plan_type, plan)` rows, the layout of DataFusion's `EXPLAIN` output.
+fn plan_table(query: &str, rows: &[(&str, String)]) -> Result<SqlResult, QueryError> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("plan_type", DataType::Utf8, false),
         Field::new("plan", DataType::Utf8, false),
@@ -354,8 +390,8 @@ fn explain_result(query: &str, logical: &str, graph: &StageGraph) -> Result<SqlR
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from(vec!["logical_plan", "distributed_plan"])),
-            Arc::new(StringArray::from(vec![logical.to_string(), graph.display()])),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|(kind, _)| *kind))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, plan)| plan.as_str()))),
         ],
     )
     .map_err(DataFusionError::from)?;

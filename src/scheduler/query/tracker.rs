@@ -92,10 +92,10 @@ impl Tracker {
     }
 
     /// Sends an action to the event loop and waits for its answer.
-    pub(crate) async fn action(&self, kind: &str) -> Result<bytes::Bytes, QueryError> {
+    pub(crate) async fn action(&self, kind: &str, body: bytes::Bytes) -> Result<bytes::Bytes, QueryError> {
         let (reply, answer) = oneshot::channel();
         self.events
-            .send(Event::Action { kind: kind.to_string(), body: bytes::Bytes::new(), reply })
+            .send(Event::Action { kind: kind.to_string(), body, reply })
             .map_err(|_| QueryError::ShuttingDown)?;
         answer.await.map_err(|_| QueryError::ShuttingDown)?.map_err(|_| QueryError::ShuttingDown)
     }
