@@ -233,3 +233,87 @@ async fn the_catalog_survives_a_scheduler_restart() {
     cluster.shutdown().await;
     drop(dir);
 }
+
+/// The single number a statement such as `COPY` or `INSERT` answers with.
+async fn count_of(client: &Client, sql: &str) -> u64 {
+    let out = client.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = tpch::result_rows(&out.batches, true).expect("rows");
+    assert_eq!(rows.len(), 1, "{sql} answered {rows:?}");
+    rows[0].parse().unwrap_or_else(|_| panic!("{sql} answered {rows:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn copy_create_table_as_and_insert_write_files_that_outlive_the_scheduler() {
+    let state = tempfile::tempdir().expect("state dir");
+    let mut spec = ClusterSpec::new(2, 1);
+    spec.scheduler.state_dir = Some(state.path().to_path_buf());
+    let (dir, cluster, client) = tpch_cluster(spec.clone()).await;
+    let ctx = reference(dir.path()).await;
+    let expected = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let batches = ctx.sql(sql).await.expect("plans").collect().await.expect("runs");
+            tpch::result_rows(&batches, false).expect("rows")
+        }
+    };
+
+    // COPY writes Parquet that any table can then read.
+    let out = dir.path().join("asia");
+    let copied = count_of(
+        &client,
+        &format!(
+            "COPY (SELECT n_nationkey, n_name FROM nation WHERE n_regionkey = 2) TO '{}/' STORED AS PARQUET",
+            out.display()
+        ),
+    )
+    .await;
+    assert_eq!(copied, 5);
+    client
+        .sql(&format!("CREATE EXTERNAL TABLE asia STORED AS PARQUET LOCATION '{}/'", out.display()))
+        .await
+        .expect("register the copy");
+    let got = client.sql("SELECT n_nationkey, n_name FROM asia").await.expect("read the copy");
+    assert_eq!(
+        tpch::result_rows(&got.batches, false).expect("rows"),
+        expected("SELECT n_nationkey, n_name FROM nation WHERE n_regionkey = 2").await
+    );
+
+    // CREATE TABLE AS runs on the workers and keeps its rows in files of the state dir.
+    let heavy = "SELECT l_orderkey, l_linenumber, l_quantity FROM lineitem WHERE l_quantity > 45";
+    client.sql(&format!("CREATE TABLE heavy AS {heavy}")).await.expect("create table as");
+    let history = client.task_history("sql-").await.expect("history");
+    assert!(history.iter().any(|r| r.rows > 0), "the table's rows were made by stage tasks: {history:?}");
+    let light = "SELECT l_orderkey, l_linenumber, l_quantity FROM lineitem WHERE l_quantity < 2";
+    let inserted = count_of(&client, &format!("INSERT INTO heavy {light}")).await;
+    assert_eq!(inserted as usize, expected(light).await.len());
+    assert_eq!(count_of(&client, "INSERT INTO heavy VALUES (-1, 1, 99.5), (-2, 1, 0.5)").await, 2);
+
+    // A table made with columns only starts empty and takes rows.
+    client.sql("CREATE TABLE notes (id BIGINT, body VARCHAR)").await.expect("create empty table");
+    assert_eq!(count_of(&client, "SELECT count(*) FROM notes").await, 0);
+    assert_eq!(count_of(&client, "INSERT INTO notes VALUES (1, 'first'), (2, NULL)").await, 2);
+    drop(client);
+    cluster.shutdown().await;
+
+    // After a restart the tables hold what was written; DROP removes their files.
+    let cluster = LocalCluster::start_with(spec).await.expect("second cluster");
+    let client = cluster.client().await.expect("client");
+    let mut want = expected(heavy).await;
+    want.extend(expected(light).await);
+    want.extend(["-1 | 1 | 99.50".to_string(), "-2 | 1 | 0.50".to_string()]);
+    want.sort();
+    let got = client.sql("SELECT l_orderkey, l_linenumber, l_quantity FROM heavy").await.expect("read back");
+    assert_eq!(tpch::result_rows(&got.batches, false).expect("rows"), want);
+    let got = client.sql("SELECT id, body FROM notes ORDER BY id").await.expect("read notes");
+    assert_eq!(tpch::result_rows(&got.batches, true).expect("rows"), vec!["1 | first", "2 | NULL"]);
+    let tables = state.path().join("tables");
+    assert!(tables.join("heavy").is_dir(), "CREATE TABLE keeps its files under the state dir");
+    client.sql("DROP TABLE heavy").await.expect("drop");
+    assert!(!tables.join("heavy").exists(), "DROP TABLE removes a table Dusk made");
+    let err = client.sql("SELECT * FROM heavy").await.expect_err("heavy is gone").to_string();
+    assert!(err.contains("heavy"), "{err}");
+    // A table made with an existing name is refused with a clear error.
+    let err = client.sql("CREATE TABLE notes AS SELECT 1 AS id").await.expect_err("exists").to_string();
+    assert!(err.contains("notes") && err.contains("exists"), "{err}");
+    cluster.shutdown().await;
+}

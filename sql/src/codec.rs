@@ -138,18 +138,30 @@ impl PhysicalExtensionCodec for DuskCodec {
                 schema: Some(schema),
             })
         } else {
-            return Err(DataFusionError::NotImplemented(format!(
-                "Dusk cannot send the operator {} to workers",
-                node.name()
-            )));
+            return Err(DataFusionError::NotImplemented(format!("{UNSENDABLE} {}", node.name())));
         };
         DuskNode { node: Some(message) }.encode(buf).map_err(|e| DataFusionError::Internal(e.to_string()))
     }
 }
 
-/// Encodes a stage fragment for a worker.
+/// How the codec's refusal of an operator begins.
+const UNSENDABLE: &str = "Dusk cannot send to workers the operator";
+
+/// Encodes a stage fragment for a worker. An operator that cannot travel is a
+/// `NotImplemented` error (which datafusion-proto would otherwise report as internal).
 pub fn encode_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Bytes> {
-    datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &DuskCodec)
+    datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &DuskCodec).map_err(|e| {
+        let message = e.to_string();
+        match message.find(UNSENDABLE) {
+            Some(at) => {
+                let refusal = &message[at..];
+                DataFusionError::NotImplemented(
+                    refusal[..refusal.find(']').unwrap_or(refusal.len())].to_string(),
+                )
+            }
+            None => e,
+        }
+    })
 }
 
 /// Decodes a stage fragment; `ctx` supplies the functions and object stores it names.

@@ -21,6 +21,7 @@
 mod analyze;
 mod catalog_log;
 mod error;
+mod tables;
 mod tracker;
 
 use std::collections::HashMap;
@@ -33,11 +34,13 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
 use catalog_log::{CatalogLog, changes_catalog};
+use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{CreateMemoryTable, DdlStatement, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dusk_flight::actions;
@@ -48,6 +51,7 @@ use dusk_flight::messages::{
 use dusk_flight::query::{ResultPartition, SqlResult};
 use dusk_sql::{StageGraph, encode_plan, query_prefix, split};
 pub(crate) use error::QueryError;
+use tables::ManagedTables;
 use tokio::sync::mpsc;
 use tracker::{KeyEvent, Tracker};
 
@@ -67,6 +71,8 @@ pub(crate) struct QueryEngine {
     open: Mutex<HashMap<String, Vec<String>>>,
     /// Where catalog changes are kept across restarts, if anywhere.
     log: Option<CatalogLog>,
+    /// Where the tables `CREATE TABLE` makes keep their files.
+    tables: ManagedTables,
 }
 
 impl QueryEngine {
@@ -91,6 +97,8 @@ impl QueryEngine {
             next_query: AtomicU64::new(1),
             open: Mutex::new(HashMap::new()),
             log: state_dir.map(CatalogLog::new),
+            tables: ManagedTables::new(state_dir)
+                .map_err(|e| QueryError::Plan(DataFusionError::IoError(e)))?,
         });
         engine.load_catalog().await;
         Ok(engine)
@@ -124,33 +132,54 @@ impl QueryEngine {
         state.config_mut().options_mut().execution.target_partitions = threads.max(1);
         let ctx = SessionContext::new_with_state(state);
         let plan = ctx.state().create_logical_plan(sql).await?;
+        if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
+            return self.create_table(query, &ctx, create).await;
+        }
+        // Dropping a table Dusk made also removes its files, once the drop took effect.
+        let mut owned_dir = None;
+        if let LogicalPlan::Ddl(DdlStatement::DropTable(drop)) = &plan
+            && let Ok(provider) = ctx.table_provider(drop.name.clone()).await
+            && self.tables.owns(&drop.name, &provider)
+        {
+            owned_dir = Some(self.tables.dir(&drop.name));
+        }
         let log = changes_catalog(&plan) && !already_exists(&ctx, &plan);
         let df = ctx.execute_logical_plan(plan).await?;
-        if log
-            && let Some(catalog_log) = &self.log
-            && let Err(e) = catalog_log.append(sql)
-        {
-            tracing::error!(path = %catalog_log.path().display(), error = %e,
-                "the statement took effect but could not be saved; it will not survive a restart");
+        if log {
+            self.remember(sql);
         }
-        let (state, logical) = df.into_parts();
+        if let Some(dir) = owned_dir {
+            blocking(move || tables::remove_dir(&dir)).await?;
+        }
+        let logical = df.into_parts().1;
         if let LogicalPlan::Explain(explain) = &logical
             && !explain.verbose
         {
-            let plan = state.create_physical_plan(&explain.plan).await?;
+            let plan = ctx.state().create_physical_plan(&explain.plan).await?;
             let graph = split(plan, &query)?;
             return explain_result(&query, &explain.plan.display_indent().to_string(), &graph);
         }
         if let LogicalPlan::Analyze(analyze) = &logical {
-            let plan = state.create_physical_plan(&analyze.input).await?;
+            let plan = ctx.state().create_physical_plan(&analyze.input).await?;
             // A plan that stays on the scheduler is analyzed by DataFusion as usual.
             if reads_files(&plan) {
                 return self.analyze(query, plan).await;
             }
         }
-        let plan = state.create_physical_plan(&logical).await?;
+        self.run(query, &ctx, &logical).await
+    }
+
+    /// Runs a planned statement: on the workers, or here if it reads no files or holds
+    /// an operator that cannot travel.
+    async fn run(
+        self: &Arc<Self>,
+        query: String,
+        ctx: &SessionContext,
+        logical: &LogicalPlan,
+    ) -> Result<SqlResult, QueryError> {
+        let plan = ctx.state().create_physical_plan(logical).await?;
         if !reads_files(&plan) {
-            return self.run_here(query, plan, &ctx).await;
+            return self.run_here(query, plan, ctx).await;
         }
         let graph = split(plan.clone(), &query)?;
         let specs = match stage_tasks(&graph) {
@@ -158,13 +187,80 @@ impl QueryEngine {
             // Some operator cannot travel (an in-memory table, say): run it here.
             Err(DataFusionError::NotImplemented(why)) => {
                 tracing::debug!(query = %query, reason = %why, "running a query on the scheduler");
-                return self.run_here(query, plan, &ctx).await;
+                return self.run_here(query, plan, ctx).await;
             }
             Err(e) => return Err(e.into()),
         };
         tracing::debug!(query = %query, stages = graph.stages.len(), tasks = specs.len(), "running a query");
         let schema = graph.final_stage().plan.schema();
         self.run_stages(query, &graph, specs, schema).await
+    }
+
+    /// `CREATE TABLE [AS]`: writes the rows as Parquet into a directory of Dusk's own and
+    /// registers a table over it (see [`tables`]). The rows go to a staging directory
+    /// first, so a failed statement leaves the old table, if any, as it was.
+    async fn create_table(
+        self: &Arc<Self>,
+        query: String,
+        ctx: &SessionContext,
+        create: &CreateMemoryTable,
+    ) -> Result<SqlResult, QueryError> {
+        let name = &create.name;
+        let exists = ctx.table_exist(name.clone())?;
+        if exists && create.if_not_exists {
+            return Ok(SqlResult {
+                query,
+                inline: ipc_stream(&Schema::empty(), &[])?,
+                partitions: Vec::new(),
+            });
+        }
+        if exists && !create.or_replace {
+            return Err(DataFusionError::Plan(format!("table '{name}' already exists")).into());
+        }
+        let dir = self.tables.dir(name);
+        let staging = self.tables.staging_dir(name, &query);
+        let schema = create.input.schema().as_arrow().clone();
+        let start = staging.clone();
+        blocking(move || tables::start_table_dir(&start, &schema)).await?;
+        let copy = LogicalPlanBuilder::copy_to(
+            create.input.as_ref().clone(),
+            tables::directory_url(&staging),
+            format_as_file_type(Arc::new(ParquetFormatFactory::new())),
+            HashMap::new(),
+            Vec::new(),
+        )?
+        .build()?;
+        match self.run(query.clone(), ctx, &copy).await {
+            Ok(written) => self.close(&written.query),
+            Err(e) => {
+                let _ = blocking(move || tables::remove_dir(&staging)).await;
+                return Err(e);
+            }
+        }
+        if exists {
+            ctx.deregister_table(name.clone())?;
+            self.remember(&format!("DROP TABLE IF EXISTS {}", name.to_quoted_string()));
+        }
+        let target = dir.clone();
+        blocking(move || tables::replace_dir(&staging, &target)).await?;
+        let register = format!(
+            "CREATE EXTERNAL TABLE {} STORED AS PARQUET LOCATION '{}'",
+            name.to_quoted_string(),
+            tables::directory_url(&dir).replace('\'', "''")
+        );
+        ctx.sql(&register).await?.collect().await?;
+        self.remember(&register);
+        Ok(SqlResult { query, inline: ipc_stream(&Schema::empty(), &[])?, partitions: Vec::new() })
+    }
+
+    /// Keeps a statement that changed the catalog in the catalog log, if there is one.
+    fn remember(&self, sql: &str) {
+        if let Some(catalog_log) = &self.log
+            && let Err(e) = catalog_log.append(sql)
+        {
+            tracing::error!(path = %catalog_log.path().display(), error = %e,
+                "the statement took effect but could not be saved; it will not survive a restart");
+        }
     }
 
     /// `EXPLAIN ANALYZE`: runs the stages, drops the answer, and reports what every task
@@ -266,6 +362,16 @@ impl QueryEngine {
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryEngine").field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
+
+/// Runs blocking file work off the reactor.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DataFusionError> + Send + 'static,
+) -> Result<T, QueryError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(DataFusionError::External(Box::new(e)).into()),
     }
 }
 
