@@ -20,3 +20,5 @@ pub const TASK_HISTORY: &str = "dusk.task_history";
 pub const SQL: &str = "dusk.sql";
 /// Scheduler: drop a query's result from the workers (`QueryId` → empty).
 pub const SQL_CLOSE: &str = "dusk.sql_close";
+/// Scheduler: drop results cached by `DataFrame::cache()` (`UncacheRequest` → empty).
+pub const SQL_UNCACHE: &str = "dusk.sql_uncache";

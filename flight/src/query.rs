@@ -11,6 +11,10 @@ pub struct SqlRequest {
     /// One SQL statement.
     #[prost(string, tag = "1")]
     pub sql: String,
+    /// A DataFusion logical plan as datafusion-proto bytes (with Dusk's logical codec),
+    /// run instead of `sql` when set: what a client's own DataFusion session planned.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub plan: bytes::Bytes,
 }
 
 /// Where one final partition of a query's result is held.
@@ -47,4 +51,12 @@ pub struct QueryId {
     /// The query's id.
     #[prost(string, tag = "1")]
     pub query: String,
+}
+
+/// `dusk.sql_uncache` request: cached results to drop from the workers.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UncacheRequest {
+    /// Ids of the cache points whose results to drop.
+    #[prost(uint64, repeated, tag = "1")]
+    pub ids: Vec<u64>,
 }

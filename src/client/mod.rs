@@ -4,9 +4,11 @@
 //! registered functions and return [`Future`]s at once; futures can be arguments of
 //! further calls, so chains of work never pass through the client. `gather` fetches
 //! results straight from the workers holding them. Dropping every clone of a future lets
-//! the cluster free its result. [`Client::sql`] runs SQL on the cluster.
+//! the cluster free its result. [`Client::sql`] runs SQL on the cluster; [`Client::session`] gives a DataFusion
+//! session whose `DataFrame`s run there.
 
 mod args;
+mod dataframe;
 mod error;
 mod future;
 mod gather;

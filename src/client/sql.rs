@@ -41,7 +41,15 @@ impl Client {
     /// # }
     /// ```
     pub async fn sql(&self, sql: &str) -> Result<SqlOutput, ClientError> {
-        let request = SqlRequest { sql: sql.to_string() };
+        self.run_statement(SqlRequest { sql: sql.to_string(), ..Default::default() }).await
+    }
+
+    /// Runs a DataFusion logical plan (datafusion-proto bytes) on the cluster.
+    pub(crate) async fn run_plan(&self, plan: bytes::Bytes) -> Result<SqlOutput, ClientError> {
+        self.run_statement(SqlRequest { plan, ..Default::default() }).await
+    }
+
+    async fn run_statement(&self, request: SqlRequest) -> Result<SqlOutput, ClientError> {
         let result: SqlResult = self.shared.action(actions::SQL, &request, "sql result").await?;
         let fetched = self.read_result(&result).await;
         if !result.partitions.is_empty() {

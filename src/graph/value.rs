@@ -40,6 +40,28 @@ impl Value {
         }
     }
 
+    /// The schema of its batches, if it holds any.
+    pub fn schema(&self) -> Option<arrow::datatypes::SchemaRef> {
+        match self {
+            Value::Bytes(_) => None,
+            Value::Batches(batches) => batches.first().map(RecordBatch::schema),
+            Value::Buckets(buckets) => buckets.iter().flatten().next().map(RecordBatch::schema),
+        }
+    }
+
+    /// Bucket `bucket` of this value: of a shuffle output, or of a plain batch result
+    /// (a query's final stage, a cached result), which is one bucket 0. The error says
+    /// why it has no such bucket.
+    pub fn into_bucket(self, bucket: usize) -> Result<Vec<RecordBatch>, String> {
+        match self {
+            Value::Buckets(mut buckets) if bucket < buckets.len() => Ok(std::mem::take(&mut buckets[bucket])),
+            Value::Buckets(buckets) => Err(format!("it has {} buckets, not bucket {bucket}", buckets.len())),
+            Value::Batches(batches) if bucket == 0 => Ok(batches),
+            Value::Batches(_) => Err(format!("it is one batch result, not bucket {bucket}")),
+            Value::Bytes(_) => Err("it is not Arrow data".to_string()),
+        }
+    }
+
     /// The layout, as announced to the scheduler and fetchers.
     pub fn kind(&self) -> ValueKind {
         match self {

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use dusk_flight::actions;
 use dusk_flight::envelope::{decode_message, encode_message, from_flight_data, to_flight_data};
 use dusk_flight::messages::{ClientUpdate, WorkerUpdate};
-use dusk_flight::query::{QueryId, SqlRequest};
+use dusk_flight::query::{QueryId, SqlRequest, UncacheRequest};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -265,7 +265,12 @@ impl FlightService for SchedulerService {
                 let request: SqlRequest = decode_message(&action.body, "sql request")?;
                 // A panic while planning (a corrupt file's metadata, say) fails this
                 // statement with its message; the scheduler keeps serving.
-                let run = std::panic::AssertUnwindSafe(self.queries.execute(&request.sql)).catch_unwind();
+                let statement = if request.plan.is_empty() {
+                    self.queries.execute(&request.sql).boxed()
+                } else {
+                    self.queries.execute_plan(&request.plan).boxed()
+                };
+                let run = std::panic::AssertUnwindSafe(statement).catch_unwind();
                 match run.await {
                     Ok(result) => encode_message(&result?),
                     Err(payload) => {
@@ -279,6 +284,11 @@ impl FlightService for SchedulerService {
             actions::SQL_CLOSE => {
                 let request: QueryId = decode_message(&action.body, "query id")?;
                 self.queries.close(&request.query);
+                Bytes::new()
+            }
+            actions::SQL_UNCACHE => {
+                let request: UncacheRequest = decode_message(&action.body, "uncache request")?;
+                self.queries.uncache(&request.ids);
                 Bytes::new()
             }
             _ => self.loop_action(action).await?,
@@ -302,6 +312,7 @@ impl FlightService for SchedulerService {
             TASK_HISTORY,
             SQL,
             SQL_CLOSE,
+            SQL_UNCACHE,
         ];
         let list: Vec<Result<ActionType, Status>> = kinds
             .iter()

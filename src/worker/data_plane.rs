@@ -50,17 +50,10 @@ impl DataPlane {
 impl DataPlane {
     /// Streams bucket `bucket` of a shuffle output, announcing its schema even when empty.
     async fn bucket(&self, key: &str, bucket: usize) -> Result<FlightStream<FlightData>, Status> {
-        let Value::Buckets(mut buckets) = self.value(key).await? else {
-            return Err(Status::invalid_argument(format!("{key} is not a shuffle output")));
-        };
-        if bucket >= buckets.len() {
-            return Err(Status::invalid_argument(format!(
-                "{key} has {} buckets, asked for bucket {bucket}",
-                buckets.len()
-            )));
-        }
-        let schema = buckets.iter().flatten().next().map(|b| b.schema());
-        let batches = std::mem::take(&mut buckets[bucket]);
+        let value = self.value(key).await?;
+        let schema = value.schema();
+        let batches =
+            value.into_bucket(bucket).map_err(|why| Status::invalid_argument(format!("{key}: {why}")))?;
         let mut builder = FlightDataEncoderBuilder::new();
         if let Some(schema) = schema {
             builder = builder.with_schema(schema);

@@ -161,14 +161,11 @@ impl ShuffleSource for StoreSource {
         bucket: usize,
     ) -> DfResult<BoxStream<'static, DfResult<RecordBatch>>> {
         match self.store.get(producer).await {
-            Ok(Some(Value::Buckets(mut buckets))) if bucket < buckets.len() => {
-                let batches = std::mem::take(&mut buckets[bucket]);
+            Ok(Some(value)) => {
+                let batches = value.into_bucket(bucket).map_err(|why| {
+                    DataFusionError::Internal(format!("{producer} cannot be read as a stage input: {why}"))
+                })?;
                 return Ok(futures::stream::iter(batches.into_iter().map(Ok)).boxed());
-            }
-            Ok(Some(_)) => {
-                return Err(DataFusionError::Internal(format!(
-                    "{producer} holds no bucket {bucket} of a shuffle output"
-                )));
             }
             Ok(None) => {}
             Err(e) => return Err(unavailable(producer, "this worker", error_chain(&e))),

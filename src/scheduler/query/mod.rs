@@ -19,6 +19,7 @@
 //! query's tasks are cancelled.
 
 mod analyze;
+mod caches;
 mod catalog_log;
 mod error;
 mod tables;
@@ -33,6 +34,7 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
+use caches::Caches;
 use catalog_log::{CatalogLog, changes_catalog};
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
@@ -49,7 +51,10 @@ use dusk_flight::messages::{
     Arg, ClientUpdate, ClusterInfo, StageSpec, TaskFailed, TaskHistory, TaskHistoryRequest, TaskSpec, arg,
 };
 use dusk_flight::query::{ResultPartition, SqlResult};
-use dusk_sql::{StageGraph, encode_plan, query_prefix, split};
+use dusk_sql::{
+    ShuffleReaderExec, StageGraph, decode_logical_plan, encode_plan, query_prefix, resolve_catalog_tables,
+    split,
+};
 pub(crate) use error::QueryError;
 use tables::ManagedTables;
 use tokio::sync::mpsc;
@@ -73,6 +78,8 @@ pub(crate) struct QueryEngine {
     log: Option<CatalogLog>,
     /// Where the tables `CREATE TABLE` makes keep their files.
     tables: ManagedTables,
+    /// Results clients cached on the workers.
+    caches: Caches,
 }
 
 impl QueryEngine {
@@ -99,6 +106,7 @@ impl QueryEngine {
             log: state_dir.map(CatalogLog::new),
             tables: ManagedTables::new(state_dir)
                 .map_err(|e| QueryError::Plan(DataFusionError::IoError(e)))?,
+            caches: Caches::default(),
         });
         engine.load_catalog().await;
         Ok(engine)
@@ -124,13 +132,30 @@ impl QueryEngine {
         tracing::info!(path = %log.path().display(), statements = loaded, "catalog loaded");
     }
 
-    /// Plans and runs one statement.
-    pub(crate) async fn execute(self: &Arc<Self>, sql: &str) -> Result<SqlResult, QueryError> {
+    /// A new query's id and a session over the shared catalog, planning for the cluster's
+    /// threads.
+    async fn start_query(&self) -> Result<(String, SessionContext), QueryError> {
         let query = format!("q{}.{}", self.epoch, self.next_query.fetch_add(1, Ordering::Relaxed));
         let threads = self.cluster_threads().await?;
         let mut state = self.catalog.state();
         state.config_mut().options_mut().execution.target_partitions = threads.max(1);
-        let ctx = SessionContext::new_with_state(state);
+        Ok((query, SessionContext::new_with_state(state)))
+    }
+
+    /// Runs a logical plan a client's own DataFusion session made (see
+    /// `Client::session`): the cluster's tables and cached results go in place of their
+    /// stand-ins, then it runs like a query.
+    pub(crate) async fn execute_plan(self: &Arc<Self>, bytes: &[u8]) -> Result<SqlResult, QueryError> {
+        let (query, ctx) = self.start_query().await?;
+        let plan = decode_logical_plan(bytes, &ctx.task_ctx())?;
+        let plan = resolve_catalog_tables(plan, &ctx).await?;
+        let plan = self.caches.materialize(self, plan, &ctx).await?;
+        self.run(query, &ctx, &plan).await
+    }
+
+    /// Plans and runs one statement.
+    pub(crate) async fn execute(self: &Arc<Self>, sql: &str) -> Result<SqlResult, QueryError> {
+        let (query, ctx) = self.start_query().await?;
         let plan = ctx.state().create_logical_plan(sql).await?;
         if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
             return self.create_table(query, &ctx, create).await;
@@ -288,7 +313,23 @@ impl QueryEngine {
     pub(crate) fn close(&self, query: &str) {
         let keys = self.open.lock().ok().and_then(|mut open| open.remove(query));
         tracing::debug!(query = %query, held = keys.is_some(), "query closed");
-        if let Some(keys) = keys {
+        self.release(keys.unwrap_or_default());
+    }
+
+    /// Drops results cached on the workers by `DataFrame::cache()`.
+    pub(crate) fn uncache(&self, ids: &[u64]) {
+        self.caches.uncache(self, ids);
+    }
+
+    /// Keeps a finished query's result on the workers until [`Self::release`]: it no
+    /// longer expires or closes. Returns the keys holding it.
+    fn keep(&self, query: &str) -> Vec<String> {
+        self.open.lock().ok().and_then(|mut open| open.remove(query)).unwrap_or_default()
+    }
+
+    /// Lets the workers drop results kept with [`Self::keep`].
+    fn release(&self, keys: Vec<String>) {
+        if !keys.is_empty() {
             self.tracker.send(ClientUpdate { release: keys, ..Default::default() });
         }
     }
@@ -426,23 +467,36 @@ fn base_config() -> SessionConfig {
     config
 }
 
-/// True if the plan scans files (so its work belongs on workers).
+/// True if the plan scans files or results kept on workers (so its work belongs there).
 fn reads_files(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    let scans = plan.downcast_ref::<DataSourceExec>().is_some_and(|s| s.data_source().is::<FileScanConfig>());
+    let scans = plan.downcast_ref::<DataSourceExec>().is_some_and(|s| s.data_source().is::<FileScanConfig>())
+        || plan.is::<ShuffleReaderExec>();
     scans || plan.children().into_iter().any(reads_files)
 }
 
-/// One task per stage partition; each reads every task of the stages its stage reads.
+/// Keys of every task whose output `plan`'s shuffle readers read, without repeats.
+fn read_keys(plan: &Arc<dyn ExecutionPlan>, keys: &mut Vec<String>) {
+    if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
+        for key in reader.producers() {
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+    }
+    for child in plan.children() {
+        read_keys(child, keys);
+    }
+}
+
+/// One task per stage partition; each reads every task its stage's shuffle readers read
+/// (the stages before it, and any cached result).
 fn stage_tasks(graph: &StageGraph) -> Result<Vec<TaskSpec>, DataFusionError> {
     let mut specs = Vec::new();
     for stage in &graph.stages {
         let plan = encode_plan(stage.plan.clone())?;
-        let args: Vec<Arg> = stage
-            .inputs
-            .iter()
-            .flat_map(|input| graph.stage_keys(*input))
-            .map(|key| Arg { value: Some(arg::Value::Key(key)) })
-            .collect();
+        let mut keys = Vec::new();
+        read_keys(&stage.plan, &mut keys);
+        let args: Vec<Arg> = keys.into_iter().map(|key| Arg { value: Some(arg::Value::Key(key)) }).collect();
         for partition in 0..stage.partitions {
             specs.push(TaskSpec {
                 key: graph.task_key(stage.id, partition),
