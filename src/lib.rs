@@ -40,6 +40,7 @@ pub mod functions;
 pub mod graph;
 pub mod local;
 mod net;
+pub mod object_stores;
 pub mod scheduler;
 pub mod testing;
 pub mod tpch;

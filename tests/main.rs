@@ -9,6 +9,7 @@ mod delayed;
 mod failures;
 mod memory;
 mod process;
+mod s3;
 mod slt;
 mod sql;
 mod support;

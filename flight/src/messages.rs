@@ -91,6 +91,20 @@ pub struct StageSpec {
     /// The query's id, for logs and the dashboard.
     #[prost(string, tag = "3")]
     pub query: String,
+    /// Object stores the fragment reads or writes, for the worker to build.
+    #[prost(message, repeated, tag = "4")]
+    pub stores: Vec<StoreSpec>,
+}
+
+/// An object store a stage task needs: where it is and how to reach it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoreSpec {
+    /// The store, as a URL such as `s3://bucket`.
+    #[prost(string, tag = "1")]
+    pub url: String,
+    /// Its options (`aws.region`, ...); the rest comes from the worker's environment.
+    #[prost(map = "string, string", tag = "2")]
+    pub options: HashMap<String, String>,
 }
 
 /// First message a worker sends on its exchange stream.

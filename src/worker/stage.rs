@@ -29,6 +29,7 @@ use super::call::{Ran, panic_message};
 use super::result_store::ResultStore;
 use crate::data_client::DataClient;
 use crate::graph::Value;
+use crate::object_stores::Stores;
 
 /// Batches fetched from a peer ahead of the operator reading them.
 const FETCH_AHEAD_BATCHES: usize = 4;
@@ -51,6 +52,8 @@ pub(crate) struct StageRunner {
     store: Arc<ResultStore>,
     peers: Arc<DataClient>,
     worker: String,
+    /// Object stores built for stage tasks so far.
+    stores: Stores,
     /// The worker's I/O runtime: fetches from peers run there, not on the executor
     /// thread's own runtime, whose tasks stop when its job ends.
     io: tokio::runtime::Handle,
@@ -66,7 +69,8 @@ impl StageRunner {
         // stealing its siblings' files would read files that other tasks read too.
         config.options_mut().execution.enable_file_stream_work_stealing = false;
         let io = tokio::runtime::Handle::current();
-        Self { session: SessionContext::new_with_config(config), store, peers, worker, io }
+        let stores = Stores::default();
+        Self { session: SessionContext::new_with_config(config), store, peers, worker, io, stores }
     }
 
     /// Runs `stage` of task `key`; `inputs` maps producer keys this worker does not hold
@@ -107,6 +111,9 @@ impl StageRunner {
     }
 
     async fn execute(&self, stage: &StageSpec, inputs: HashMap<String, Vec<String>>) -> DfResult<Value> {
+        for spec in &stage.stores {
+            self.stores.ensure(spec, &self.session.runtime_env())?;
+        }
         let source =
             StoreSource { store: self.store.clone(), peers: self.peers.clone(), inputs, io: self.io.clone() };
         let config = self.session.copied_config().with_extension(Arc::new(ShuffleInputs(Arc::new(source))));

@@ -22,6 +22,7 @@ mod analyze;
 mod caches;
 mod catalog_log;
 mod error;
+mod locations;
 mod tables;
 mod tracker;
 
@@ -48,7 +49,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use dusk_flight::actions;
 use dusk_flight::envelope::{decode_message, encode_message};
 use dusk_flight::messages::{
-    Arg, ClientUpdate, ClusterInfo, StageSpec, TaskFailed, TaskHistory, TaskHistoryRequest, TaskSpec, arg,
+    Arg, ClientUpdate, ClusterInfo, StageSpec, StoreSpec, TaskFailed, TaskHistory, TaskHistoryRequest,
+    TaskSpec, arg,
 };
 use dusk_flight::query::{ResultPartition, SqlResult};
 use dusk_sql::{
@@ -56,6 +58,7 @@ use dusk_sql::{
     split,
 };
 pub(crate) use error::QueryError;
+use locations::Locations;
 use tables::ManagedTables;
 use tokio::sync::mpsc;
 use tracker::{KeyEvent, Tracker};
@@ -80,6 +83,8 @@ pub(crate) struct QueryEngine {
     tables: ManagedTables,
     /// Results clients cached on the workers.
     caches: Caches,
+    /// Object stores statements have named.
+    locations: Locations,
 }
 
 impl QueryEngine {
@@ -107,7 +112,9 @@ impl QueryEngine {
             tables: ManagedTables::new(state_dir)
                 .map_err(|e| QueryError::Plan(DataFusionError::IoError(e)))?,
             caches: Caches::default(),
+            locations: Locations::default(),
         });
+        crate::object_stores::register_option_prefixes(&engine.catalog);
         engine.load_catalog().await;
         Ok(engine)
     }
@@ -124,12 +131,20 @@ impl QueryEngine {
         };
         let mut loaded = 0;
         for sql in &statements {
-            match self.catalog.sql(sql).await {
-                Ok(_) => loaded += 1,
+            match self.replay(sql).await {
+                Ok(()) => loaded += 1,
                 Err(e) => tracing::warn!(statement = %sql, error = %e, "skipping a catalog statement"),
             }
         }
         tracing::info!(path = %log.path().display(), statements = loaded, "catalog loaded");
+    }
+
+    /// Runs one logged catalog statement again.
+    async fn replay(&self, sql: &str) -> Result<(), DataFusionError> {
+        let plan = self.catalog.state().create_logical_plan(sql).await?;
+        self.locations.prepare(&self.catalog, &plan)?;
+        self.catalog.execute_logical_plan(plan).await?;
+        Ok(())
     }
 
     /// A new query's id and a session over the shared catalog, planning for the cluster's
@@ -149,6 +164,7 @@ impl QueryEngine {
         let (query, ctx) = self.start_query().await?;
         let plan = decode_logical_plan(bytes, &ctx.task_ctx())?;
         let plan = resolve_catalog_tables(plan, &ctx).await?;
+        self.locations.prepare(&ctx, &plan)?;
         let plan = self.caches.materialize(self, plan, &ctx).await?;
         self.run(query, &ctx, &plan).await
     }
@@ -168,6 +184,7 @@ impl QueryEngine {
         {
             owned_dir = Some(self.tables.dir(&drop.name));
         }
+        self.locations.prepare(&ctx, &plan)?;
         let log = changes_catalog(&plan) && !already_exists(&ctx, &plan);
         let df = ctx.execute_logical_plan(plan).await?;
         if log {
@@ -207,7 +224,7 @@ impl QueryEngine {
             return self.run_here(query, plan, ctx).await;
         }
         let graph = split(plan.clone(), &query)?;
-        let specs = match stage_tasks(&graph) {
+        let specs = match stage_tasks(&graph, &self.locations.specs()) {
             Ok(specs) => specs,
             // Some operator cannot travel (an in-memory table, say): run it here.
             Err(DataFusionError::NotImplemented(why)) => {
@@ -296,7 +313,7 @@ impl QueryEngine {
         plan: Arc<dyn ExecutionPlan>,
     ) -> Result<SqlResult, QueryError> {
         let graph = split(plan, &query)?;
-        let specs = stage_tasks(&graph)?;
+        let specs = stage_tasks(&graph, &self.locations.specs())?;
         let schema = graph.final_stage().plan.schema();
         let started = Instant::now();
         self.run_stages(query.clone(), &graph, specs, schema).await?;
@@ -464,6 +481,10 @@ fn base_config() -> SessionConfig {
     options.optimizer.enable_physical_uncorrelated_scalar_subquery = false;
     // Plans the scheduler runs itself behave as on workers (see the worker's stages).
     options.execution.enable_file_stream_work_stealing = false;
+    // Files Dusk writes carry Parquet's own types, not an embedded Arrow schema: a table
+    // read with string views would otherwise write files whose embedded `Utf8View`
+    // clashes with its older `Utf8` files when the table's schema is inferred again.
+    options.execution.parquet.skip_arrow_metadata = true;
     config
 }
 
@@ -490,7 +511,7 @@ fn read_keys(plan: &Arc<dyn ExecutionPlan>, keys: &mut Vec<String>) {
 
 /// One task per stage partition; each reads every task its stage's shuffle readers read
 /// (the stages before it, and any cached result).
-fn stage_tasks(graph: &StageGraph) -> Result<Vec<TaskSpec>, DataFusionError> {
+fn stage_tasks(graph: &StageGraph, stores: &[StoreSpec]) -> Result<Vec<TaskSpec>, DataFusionError> {
     let mut specs = Vec::new();
     for stage in &graph.stages {
         let plan = encode_plan(stage.plan.clone())?;
@@ -506,6 +527,7 @@ fn stage_tasks(graph: &StageGraph) -> Result<Vec<TaskSpec>, DataFusionError> {
                     plan: plan.clone(),
                     partition: partition as u32,
                     query: graph.query.clone(),
+                    stores: stores.to_vec(),
                 }),
                 ..Default::default()
             });

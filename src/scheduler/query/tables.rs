@@ -21,6 +21,7 @@ use datafusion::common::TableReference;
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_writer::ArrowWriterOptions;
 
 /// The file that gives a table its schema before it has rows.
 const SCHEMA_FILE: &str = "0-schema.parquet";
@@ -83,7 +84,10 @@ pub(crate) fn start_table_dir(dir: &Path, schema: &Schema) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| io_error(e, dir))?;
     let path = dir.join(SCHEMA_FILE);
     let file = std::fs::File::create(&path).map_err(|e| io_error(e, &path))?;
-    let mut writer = ArrowWriter::try_new(file, Arc::new(schema.clone()), None)?;
+    // Like every file Dusk writes, without an embedded Arrow schema (see the session's
+    // `skip_arrow_metadata`).
+    let options = ArrowWriterOptions::new().with_skip_arrow_metadata(true);
+    let mut writer = ArrowWriter::try_new_with_options(file, Arc::new(schema.clone()), options)?;
     writer.finish()?;
     Ok(())
 }

@@ -1,0 +1,248 @@
+//! Object stores for locations beyond the local file system: `s3://`, `gs://`, `az://`
+//! (also `abfs://`, `abfss://`, `azure://`) and `http(s)://`, through `object_store`.
+//!
+//! Credentials and settings come from the statement's options, under the store's prefix
+//! (`aws.access_key_id`, `aws.secret_access_key`, `aws.region`, `aws.endpoint`, ...;
+//! `gcp.service_account_path`, ...; `azure.account_name`, `azure.access_key`, ...), each
+//! as `object_store` names it, and for anything not given from the environment, as each
+//! cloud's own tools read it (`AWS_ACCESS_KEY_ID`, `GOOGLE_APPLICATION_CREDENTIALS`, ...).
+//! An `aws.endpoint` that starts with `http://` (a local S3-compatible server) allows
+//! plain HTTP.
+//!
+//! The scheduler builds a store when a statement names a location (`CREATE EXTERNAL
+//! TABLE`, `COPY ... TO`) and sends its [`StoreSpec`] with every stage task, so each
+//! worker builds the same store once and reads and writes the same objects.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::SessionContext;
+use dusk_flight::messages::StoreSpec;
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::http::HttpBuilder;
+use url::Url;
+
+/// The object store a location lives in, as the URL it is registered under
+/// (`s3://bucket`), or `None` for local paths.
+pub fn store_url(location: &str) -> Option<Url> {
+    let url = Url::parse(location).ok()?;
+    match url.scheme() {
+        "s3" | "s3a" | "gs" | "gcs" | "az" | "abfs" | "abfss" | "azure" | "adl" | "http" | "https" => {
+            Url::parse(&format!("{}://{}", url.scheme(), url.authority())).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The options among `options` that configure object stores (`aws.*`, `gcp.*`,
+/// `azure.*`), for sending to workers.
+pub fn store_options(options: &HashMap<String, String>) -> HashMap<String, String> {
+    options
+        .iter()
+        .filter(|(k, _)| PREFIXES.iter().any(|p| k.starts_with(&format!("{p}."))))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+const PREFIXES: [&str; 3] = ["aws", "gcp", "azure"];
+
+/// Builds the store for `url` (see [`store_url`]) from `options` and the environment.
+pub fn build(url: &Url, options: &HashMap<String, String>) -> Result<Arc<dyn ObjectStore>> {
+    let settings = |prefix: &str| -> Vec<(String, String)> {
+        options
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
+            .collect()
+    };
+    let bad_option =
+        |key: &str| DataFusionError::Configuration(format!("unknown object store option {key} for {url}"));
+    let failed =
+        |e: object_store::Error| DataFusionError::Configuration(format!("object store for {url}: {e}"));
+    let store: Arc<dyn ObjectStore> = match url.scheme() {
+        "s3" | "s3a" => {
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(url.authority());
+            for (key, value) in settings("aws.") {
+                let config = AmazonS3ConfigKey::from_str(&key)
+                    .or_else(|_| AmazonS3ConfigKey::from_str(&format!("aws_{key}")))
+                    .map_err(|_| bad_option(&format!("aws.{key}")))?;
+                if config == AmazonS3ConfigKey::Endpoint && value.starts_with("http://") {
+                    builder = builder.with_allow_http(true);
+                }
+                builder = builder.with_config(config, value);
+            }
+            Arc::new(builder.build().map_err(failed)?)
+        }
+        "gs" | "gcs" => {
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(url.authority());
+            for (key, value) in settings("gcp.") {
+                let config = GoogleConfigKey::from_str(&key)
+                    .or_else(|_| GoogleConfigKey::from_str(&format!("google_{key}")))
+                    .map_err(|_| bad_option(&format!("gcp.{key}")))?;
+                builder = builder.with_config(config, value);
+            }
+            Arc::new(builder.build().map_err(failed)?)
+        }
+        "az" | "abfs" | "abfss" | "azure" | "adl" => {
+            let mut builder = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+            for (key, value) in settings("azure.") {
+                let config = AzureConfigKey::from_str(&key)
+                    .or_else(|_| AzureConfigKey::from_str(&format!("azure_{key}")))
+                    .map_err(|_| bad_option(&format!("azure.{key}")))?;
+                builder = builder.with_config(config, value);
+            }
+            Arc::new(builder.build().map_err(failed)?)
+        }
+        "http" | "https" => Arc::new(HttpBuilder::new().with_url(url.as_str()).build().map_err(failed)?),
+        other => {
+            return Err(DataFusionError::Configuration(format!("no object store for {other}:// locations")));
+        }
+    };
+    Ok(store)
+}
+
+/// A store's URL and its options in name order: what makes two specs the same store.
+type SpecKey = (String, Vec<(String, String)>);
+
+/// Stores built so far, by spec, so each is built once per process.
+#[derive(Debug, Default)]
+pub struct Stores {
+    built: Mutex<HashMap<SpecKey, Arc<dyn ObjectStore>>>,
+}
+
+impl Stores {
+    /// Makes `spec`'s store available in `runtime`, building it if this process has not.
+    pub fn ensure(&self, spec: &StoreSpec, runtime: &RuntimeEnv) -> Result<()> {
+        let url = Url::parse(&spec.url)
+            .map_err(|e| DataFusionError::Configuration(format!("object store {}: {e}", spec.url)))?;
+        let mut options: Vec<(String, String)> =
+            spec.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        options.sort();
+        let key = (spec.url.clone(), options);
+        let mut built =
+            self.built.lock().map_err(|_| DataFusionError::Internal("object store cache".into()))?;
+        let store = match built.get(&key) {
+            Some(store) => store.clone(),
+            None => {
+                let store = build(&url, &spec.options)?;
+                built.insert(key, store.clone());
+                store
+            }
+        };
+        runtime.register_object_store(&url, store);
+        Ok(())
+    }
+}
+
+/// Lets statements carry store options: DataFusion checks every option's prefix
+/// against the extensions a session knows.
+pub fn register_option_prefixes(ctx: &SessionContext) {
+    ctx.register_table_options_extension(StoreOptions::<AwsPrefix>::default());
+    ctx.register_table_options_extension(StoreOptions::<GcpPrefix>::default());
+    ctx.register_table_options_extension(StoreOptions::<AzurePrefix>::default());
+}
+
+/// A store option prefix, as a type.
+pub trait Prefix: Default + Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The prefix, without the dot.
+    const PREFIX: &'static str;
+}
+
+/// `aws.*` options.
+#[derive(Debug, Default, Clone)]
+pub struct AwsPrefix;
+impl Prefix for AwsPrefix {
+    const PREFIX: &'static str = "aws";
+}
+
+/// `gcp.*` options.
+#[derive(Debug, Default, Clone)]
+pub struct GcpPrefix;
+impl Prefix for GcpPrefix {
+    const PREFIX: &'static str = "gcp";
+}
+
+/// `azure.*` options.
+#[derive(Debug, Default, Clone)]
+pub struct AzurePrefix;
+impl Prefix for AzurePrefix {
+    const PREFIX: &'static str = "azure";
+}
+
+/// Any option under one prefix, kept as text; [`build`] checks the names.
+#[derive(Debug, Default, Clone)]
+pub struct StoreOptions<P: Prefix> {
+    values: HashMap<String, String>,
+    prefix: std::marker::PhantomData<P>,
+}
+
+impl<P: Prefix> ExtensionOptions for StoreOptions<P> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        self.values.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        self.values
+            .iter()
+            .map(|(k, v)| ConfigEntry {
+                key: format!("{}.{k}", P::PREFIX),
+                value: Some(v.clone()),
+                description: "an object store option",
+            })
+            .collect()
+    }
+}
+
+impl<P: Prefix> ConfigExtension for StoreOptions<P> {
+    const PREFIX: &'static str = P::PREFIX;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_map_to_the_store_they_live_in() {
+        assert_eq!(store_url("s3://bucket/a/b.parquet").map(|u| u.to_string()), Some("s3://bucket".into()));
+        assert_eq!(store_url("gs://b/x/").map(|u| u.to_string()), Some("gs://b".into()));
+        assert_eq!(store_url("/tmp/x.parquet"), None);
+        assert_eq!(store_url("file:///tmp/x"), None);
+    }
+
+    #[test]
+    fn unknown_options_are_named() {
+        let url = Url::parse("s3://bucket").expect("url");
+        let options = HashMap::from([("aws.acess_key".to_string(), "x".to_string())]);
+        let err = build(&url, &options).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("aws.acess_key"), "{err}");
+    }
+
+    #[test]
+    fn only_store_options_travel() {
+        let options = HashMap::from([
+            ("aws.region".to_string(), "r".to_string()),
+            ("format.has_header".to_string(), "true".to_string()),
+        ]);
+        assert_eq!(store_options(&options).len(), 1);
+    }
+}
