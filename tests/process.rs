@@ -128,7 +128,13 @@ async fn sigkill_of_a_worker_mid_query_still_gives_the_right_answer() -> Result 
     assert!(!running.is_finished(), "the query must still be running when the worker dies");
     let killed = cluster.kill_worker(&client, busy).await?;
     eventually("the killed worker to be gone", || async { !alive(killed) }).await;
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), running).await???;
+    let out = match tokio::time::timeout(std::time::Duration::from_secs(120), running).await {
+        Ok(out) => out??,
+        Err(_) => {
+            let info = client.cluster_info().await?;
+            panic!("the query hangs after the kill: {:?}\n{:#?}", info.tasks_by_state, info.workers);
+        }
+    };
     assert_eq!(dusk::tpch::result_rows(&out.batches, true)?, expected);
     drop(client);
     cluster.terminate().await?;

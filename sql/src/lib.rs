@@ -22,6 +22,7 @@ mod shuffle_reader;
 mod shuffle_writer;
 mod source;
 mod stage;
+mod yielding;
 
 pub use cluster_tables::{CACHED_STAGE, CachedTable, resolve_catalog_tables};
 pub use codec::{DuskCodec, DuskNode, ReaderNode, WriterNode, decode_plan, dusk_node, encode_plan};
@@ -35,6 +36,7 @@ pub use shuffle_reader::{ReadMode, ShuffleReaderExec};
 pub use shuffle_writer::{ShuffleWriterExec, shrink};
 pub use source::{InputUnavailable, ShuffleInputs, ShuffleSource};
 pub use stage::{Stage, StageGraph, query_prefix, split, task_key};
+pub use yielding::{YieldExec, yield_between_batches};
 
 /// The DataFusion version Dusk plans with.
 pub const DATAFUSION_VERSION: &str = datafusion::DATAFUSION_VERSION;

@@ -21,7 +21,9 @@ use datafusion::execution::TaskContext;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dusk_flight::envelope::error_chain;
 use dusk_flight::messages::{FailureKind, FetchFailed, StageSpec, TaskFailed};
-use dusk_sql::{InputUnavailable, ShuffleInputs, ShuffleSource, ShuffleWriterExec, decode_plan};
+use dusk_sql::{
+    InputUnavailable, ShuffleInputs, ShuffleSource, ShuffleWriterExec, decode_plan, yield_between_batches,
+};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 
@@ -118,7 +120,7 @@ impl StageRunner {
             StoreSource { store: self.store.clone(), peers: self.peers.clone(), inputs, io: self.io.clone() };
         let config = self.session.copied_config().with_extension(Arc::new(ShuffleInputs(Arc::new(source))));
         let context = Arc::new(TaskContext::from(&self.session.state()).with_session_config(config));
-        let plan = decode_plan(&stage.plan, &context)?;
+        let plan = yield_between_batches(decode_plan(&stage.plan, &context)?)?;
         let partition = stage.partition as usize;
         if let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() {
             return Ok(Value::Buckets(writer.write_partition(partition, context).await?));
