@@ -12,6 +12,10 @@
 //! ```
 //!
 //! A query is correct when its rows equal DataFusion's (in order when it has an ORDER BY).
+//!
+//! `--query q20` (repeatable) runs only the queries named; `--watch 10` prints the
+//! cluster's task counts every 10 seconds while it runs, to see where a query stalls;
+//! `--data DIR` reads (or generates) the tables elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

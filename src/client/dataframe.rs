@@ -43,6 +43,7 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use datafusion::functions_aggregate::expr_fn::count;
     /// use datafusion::prelude::*;
     /// let client = dusk::Client::connect("grpc://127.0.0.1:8786").await?;
     /// let ctx = client.session().await?;
