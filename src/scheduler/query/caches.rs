@@ -131,7 +131,7 @@ async fn compute(
         .map(|(i, column)| Expr::Column(column).alias(format!("c{i}")))
         .collect();
     let plan = LogicalPlanBuilder::from(input).project(positional)?.build()?;
-    let (query, _) = engine.start_query().await?;
+    let query = engine.next_query_id();
     let result = engine.run(query.clone(), ctx, &plan).await?;
     let reader = StreamReader::try_new(std::io::Cursor::new(result.inline.as_ref()), None)
         .map_err(DataFusionError::from)?;

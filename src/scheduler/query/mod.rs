@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
 use caches::Caches;
@@ -150,11 +150,16 @@ impl QueryEngine {
     /// A new query's id and a session over the shared catalog, planning for the cluster's
     /// threads.
     async fn start_query(&self) -> Result<(String, SessionContext), QueryError> {
-        let query = format!("q{}.{}", self.epoch, self.next_query.fetch_add(1, Ordering::Relaxed));
+        let query = self.next_query_id();
         let threads = self.cluster_threads().await?;
         let mut state = self.catalog.state();
         state.config_mut().options_mut().execution.target_partitions = threads.max(1);
         Ok((query, SessionContext::new_with_state(state)))
+    }
+
+    /// A new query's id, unique across this scheduler's restarts.
+    fn next_query_id(&self) -> String {
+        format!("q{}.{}", self.epoch, self.next_query.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Runs a logical plan a client's own DataFusion session made (see
@@ -204,7 +209,7 @@ impl QueryEngine {
         if let LogicalPlan::Analyze(analyze) = &logical {
             let plan = ctx.state().create_physical_plan(&analyze.input).await?;
             // A plan that stays on the scheduler is analyzed by DataFusion as usual.
-            if reads_files(&plan) {
+            if runs_on_workers(&plan) {
                 return self.analyze(query, plan).await;
             }
         }
@@ -220,7 +225,7 @@ impl QueryEngine {
         logical: &LogicalPlan,
     ) -> Result<SqlResult, QueryError> {
         let plan = ctx.state().create_physical_plan(logical).await?;
-        if !reads_files(&plan) {
+        if !runs_on_workers(&plan) {
             return self.run_here(query, plan, ctx).await;
         }
         let graph = split(plan.clone(), &query)?;
@@ -234,8 +239,7 @@ impl QueryEngine {
             Err(e) => return Err(e.into()),
         };
         tracing::debug!(query = %query, stages = graph.stages.len(), tasks = specs.len(), "running a query");
-        let schema = graph.final_stage().plan.schema();
-        self.run_stages(query, &graph, specs, schema).await
+        self.run_stages(query, &graph, specs).await
     }
 
     /// `CREATE TABLE [AS]`: writes the rows as Parquet into a directory of Dusk's own and
@@ -314,9 +318,8 @@ impl QueryEngine {
     ) -> Result<SqlResult, QueryError> {
         let graph = split(plan, &query)?;
         let specs = stage_tasks(&graph, &self.locations.specs())?;
-        let schema = graph.final_stage().plan.schema();
         let started = Instant::now();
-        self.run_stages(query.clone(), &graph, specs, schema).await?;
+        self.run_stages(query.clone(), &graph, specs).await?;
         let elapsed = started.elapsed();
         self.close(&query);
         let request = TaskHistoryRequest { prefix: query_prefix(&query) };
@@ -374,8 +377,8 @@ impl QueryEngine {
         query: String,
         graph: &StageGraph,
         specs: Vec<TaskSpec>,
-        schema: SchemaRef,
     ) -> Result<SqlResult, QueryError> {
+        let schema = graph.final_stage().plan.schema();
         let finals = graph.stage_keys(graph.final_stage().id);
         let mut events = self.tracker.watch(&finals);
         let mut running = Running { engine: self, keys: finals.clone(), finished: false };
@@ -488,11 +491,11 @@ fn base_config() -> SessionConfig {
     config
 }
 
-/// True if the plan scans files or results kept on workers (so its work belongs there).
-fn reads_files(plan: &Arc<dyn ExecutionPlan>) -> bool {
+/// True if the plan scans files or results kept on workers: its work belongs there.
+fn runs_on_workers(plan: &Arc<dyn ExecutionPlan>) -> bool {
     let scans = plan.downcast_ref::<DataSourceExec>().is_some_and(|s| s.data_source().is::<FileScanConfig>())
         || plan.is::<ShuffleReaderExec>();
-    scans || plan.children().into_iter().any(reads_files)
+    scans || plan.children().into_iter().any(runs_on_workers)
 }
 
 /// Keys of every task whose output `plan`'s shuffle readers read, without repeats.
