@@ -58,8 +58,11 @@ enum Phase {
     Fetching,
     /// Handed to the executor (queued or running).
     Submitted,
-    /// Cancelled while running: its result will be dropped.
-    Cancelled,
+    /// Cancelled while running: its result will be dropped. If the scheduler assigns the
+    /// key again before the run ends, the new assignment waits here and starts (or takes
+    /// the run's result, if it succeeded) once the old run ends, so one key never runs
+    /// twice at once and no assignment is lost.
+    Cancelled { again: Option<Box<Assignment>> },
 }
 
 #[derive(Debug)]
@@ -166,7 +169,7 @@ impl WorkerLoop {
         let not_started = match task.phase {
             Phase::Fetching => true,
             Phase::Submitted => self.executor.cancel(task.priority, key),
-            Phase::Cancelled => false,
+            Phase::Cancelled { .. } => false,
         };
         if not_started {
             self.tasks.remove(key);
@@ -192,21 +195,28 @@ impl WorkerLoop {
                     self.tasks.remove(key);
                     true
                 } else {
-                    task.phase = Phase::Cancelled;
+                    task.phase = Phase::Cancelled { again: None };
                     if let Some(abort) = &task.abort {
                         abort.abort();
                     }
                     false
                 }
             }
-            Phase::Cancelled => false,
+            Phase::Cancelled { ref mut again } => {
+                *again = None;
+                false
+            }
         }
     }
 
     fn accept(&mut self, assignment: Assignment, fetches: &mut Fetches) {
         let Some(spec) = assignment.task else { return };
         let key = TaskKey::from(spec.key.clone());
-        if self.tasks.contains_key(&key) {
+        if let Some(existing) = self.tasks.get_mut(&key) {
+            if let Phase::Cancelled { again } = &mut existing.phase {
+                // Assigned again while the cancelled run winds down: start after it.
+                *again = Some(Box::new(Assignment { task: Some(spec), ..assignment }));
+            }
             return;
         }
         let priority = Priority { user: spec.priority, generation: assignment.generation, order: spec.order };
@@ -342,24 +352,43 @@ impl WorkerLoop {
         match event {
             WorkerEvent::Done { key, outcome } => self.on_done(key, outcome),
             WorkerEvent::InputLost { key, failed } => {
-                self.local_waiters.remove(&key);
-                if self.tasks.remove(&key).is_some_and(|t| !matches!(t.phase, Phase::Cancelled)) {
-                    tracing::warn!(task.key = %key, input = %failed.dep, peer.addr = %failed.peer,
-                        error = %failed.message, "a stage input is unavailable");
-                    self.update.fetch_failed.push(failed);
+                let Some(task) = self.tasks.remove(&key) else { return };
+                if let Phase::Cancelled { again } = task.phase {
+                    // The new assignment names where the inputs are now.
+                    self.reassign(again);
+                    return;
                 }
+                self.local_waiters.remove(&key);
+                tracing::warn!(task.key = %key, input = %failed.dep, peer.addr = %failed.peer,
+                    error = %failed.message, "a stage input is unavailable");
+                self.update.fetch_failed.push(failed);
             }
             WorkerEvent::Fetched { peer, keys, result } => self.on_fetched(peer, keys, result),
             WorkerEvent::Stored | WorkerEvent::Spilled => self.check_memory(),
         }
     }
 
+    /// Accepts an assignment that waited for a cancelled run of the same key to end.
+    fn reassign(&mut self, again: Option<Box<Assignment>>) {
+        let Some(assignment) = again else { return };
+        let mut fetches: Fetches = HashMap::new();
+        self.accept(*assignment, &mut fetches);
+        for ((peer, kind), (keys, nbytes)) in fetches {
+            self.start_fetch(peer, kind, keys, nbytes);
+        }
+    }
+
     fn on_done(&mut self, key: TaskKey, outcome: Result<Ran, TaskFailed>) {
-        let waiters = self.local_waiters.remove(&key).unwrap_or_default();
         let Some(task) = self.tasks.remove(&key) else { return };
-        if matches!(task.phase, Phase::Cancelled) {
+        // A cancelled run's result counts only if the key was assigned again meanwhile and
+        // the run finished; otherwise the new assignment (if any) runs afresh.
+        if let Phase::Cancelled { again } = task.phase
+            && (again.is_none() || outcome.is_err())
+        {
+            self.reassign(again);
             return;
         }
+        let waiters = self.local_waiters.remove(&key).unwrap_or_default();
         match outcome {
             Ok(ran) => {
                 let (nbytes, kind, rows) = (ran.value.nbytes(), ran.value.kind(), ran.value.rows());

@@ -86,3 +86,36 @@ async fn a_cancel_of_a_running_task_drops_its_result() {
     assert!(h.lp.update.finished.is_empty());
     assert!(!h.lp.store.contains("doomed"));
 }
+
+#[tokio::test]
+async fn a_task_assigned_again_while_its_cancelled_run_ends_still_reports() {
+    let mut h = harness();
+    h.lp.on_instructions(WorkerInstructions { compute: vec![slow("again", 600)], ..Default::default() });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The scheduler drops the task (an input was lost elsewhere), then wants it here again.
+    h.lp.on_instructions(WorkerInstructions { cancel: vec!["again".into()], ..Default::default() });
+    h.lp.on_instructions(WorkerInstructions { compute: vec![slow("again", 600)], ..Default::default() });
+    let event = tokio::time::timeout(Duration::from_secs(10), h.events.recv()).await;
+    h.lp.on_event(event.expect("the task ends").expect("events open"));
+    let finished: Vec<&str> = h.lp.update.finished.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(finished, vec!["again"], "the second assignment must not be lost");
+    assert!(h.lp.store.contains("again"));
+}
+
+#[tokio::test]
+async fn a_cancel_after_a_second_assignment_drops_both() {
+    let mut h = harness();
+    h.lp.on_instructions(WorkerInstructions { compute: vec![slow("gone", 400)], ..Default::default() });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for frame in [
+        WorkerInstructions { cancel: vec!["gone".into()], ..Default::default() },
+        WorkerInstructions { compute: vec![slow("gone", 400)], ..Default::default() },
+        WorkerInstructions { cancel: vec!["gone".into()], ..Default::default() },
+    ] {
+        h.lp.on_instructions(frame);
+    }
+    let event = tokio::time::timeout(Duration::from_secs(10), h.events.recv()).await;
+    h.lp.on_event(event.expect("the task ends").expect("events open"));
+    assert!(h.lp.update.finished.is_empty());
+    assert!(h.lp.tasks.is_empty(), "nothing may be left to run");
+}
