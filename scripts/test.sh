@@ -35,13 +35,13 @@ export PATH="$PWD/.venv/bin:$PATH"
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; exit 2; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-echo "== format"
+echo "== format (${SECONDS} s in)"
 cargo fmt --all -- --check
-echo "== tests"
+echo "== tests (${SECONDS} s in)"
 # Unit tests, the end-to-end test binary and the CLI; benches are built by clippy below
 # and run with `cargo bench`, not here.
 cargo test --workspace --lib --bins --tests --no-fail-fast
 cargo test --workspace --doc
-echo "== lints"
+echo "== lints (${SECONDS} s in)"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== all tests passed"
+echo "== all tests passed (${SECONDS} s)"
