@@ -87,6 +87,10 @@ struct LocalArgs {
     /// Do not register the sample TPC-H tables.
     #[arg(long)]
     no_sample_data: bool,
+    /// Send every Flight SQL result through the scheduler in one endpoint, for clients
+    /// that read only the first endpoint [default: large results come from the workers].
+    #[arg(long)]
+    proxy_results: bool,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +110,10 @@ struct SchedulerArgs {
     /// Directory where the SQL catalog survives restarts [default: none, in memory only].
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Send every Flight SQL result through the scheduler in one endpoint, for clients
+    /// that read only the first endpoint [default: large results come from the workers].
+    #[arg(long)]
+    proxy_results: bool,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +210,11 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
         threads_per_worker: threads,
         memory_limit_bytes: memory_limit,
         spill_dir: args.spill_dir,
-        scheduler: SchedulerConfig { state_dir: Some(state_dir.clone()), ..Default::default() },
+        scheduler: SchedulerConfig {
+            state_dir: Some(state_dir.clone()),
+            proxy_results: args.proxy_results,
+            ..Default::default()
+        },
         state_dir,
         sample_data: !args.no_sample_data,
     };
@@ -231,6 +243,7 @@ async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
     let config = SchedulerConfig {
         allowed_failures: args.allowed_failures,
         state_dir: args.state_dir,
+        proxy_results: args.proxy_results,
         ..Default::default()
     };
     let scheduler =

@@ -31,6 +31,10 @@ pub struct SchedulerConfig {
     /// Where the SQL catalog is kept across restarts. Default none: the catalog lives in
     /// memory only.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Send every Flight SQL result through the scheduler in one endpoint, for clients
+    /// that read only `endpoints[0]`. Default off: large results are read from the
+    /// workers holding them.
+    pub proxy_results: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -46,6 +50,7 @@ impl Default for SchedulerConfig {
             steal_interval: Duration::from_millis(100),
             validate: false,
             state_dir: None,
+            proxy_results: false,
         }
     }
 }

@@ -7,6 +7,7 @@ mod cluster;
 mod dataframe;
 mod delayed;
 mod failures;
+mod flight_sql;
 mod memory;
 mod process;
 mod s3;

@@ -11,6 +11,10 @@
 //!   into bounded chunks so no gRPC message grows past a few MiB).
 //! - [`actions`]: the names of the scheduler's and workers' `DoAction` calls.
 //! - [`query`]: the SQL actions' requests and answers.
+//! - [`ticket`]: result tickets the scheduler signs for Flight SQL clients and workers
+//!   check before serving.
+//! - [`results`]: result batches stamped with the schema a Flight SQL client was told.
+//! - [`placeholders`]: `?` parameter markers numbered as DataFusion's `$n`.
 //!
 //! ```
 //! use dusk_flight::messages::FetchTicket;
@@ -29,6 +33,9 @@ pub mod chunks;
 pub mod envelope;
 mod error;
 pub mod messages;
+pub mod placeholders;
 pub mod query;
+pub mod results;
+pub mod ticket;
 
 pub use error::WireError;

@@ -358,6 +358,11 @@ pub struct WorkerInstructions {
     /// Stop serving and exit.
     #[prost(bool, tag = "6")]
     pub shutdown: bool,
+    /// Present only in the first frame: the key result tickets are signed with (see
+    /// [`crate::ticket`]), so the worker serves Flight SQL clients what the scheduler
+    /// issued and nothing else.
+    #[prost(bytes = "bytes", tag = "7")]
+    pub ticket_key: bytes::Bytes,
 }
 
 /// First message a client sends on its exchange stream.

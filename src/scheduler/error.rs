@@ -23,6 +23,9 @@ pub enum SchedulerError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// A part of the scheduler could not be set up.
+    #[error("the scheduler could not start: {0}")]
+    Startup(String),
     /// The event loop stopped before the scheduler finished starting.
     #[error("the scheduler's event loop stopped while starting")]
     EventLoopGone,

@@ -207,6 +207,7 @@ fn split_instructions(mut frame: WorkerInstructions) -> Vec<WorkerInstructions> 
             cancel: take_front(&mut frame.cancel),
             steal: take_front(&mut frame.steal),
             shutdown: frame.shutdown,
+            ticket_key: std::mem::take(&mut frame.ticket_key),
         };
         let done = frame.compute.is_empty()
             && frame.free.is_empty()

@@ -19,6 +19,7 @@
 
 mod error;
 mod event_loop;
+mod flight_sql;
 mod history;
 mod outbox;
 mod placement;

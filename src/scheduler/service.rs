@@ -9,26 +9,25 @@
 
 use std::net::SocketAddr;
 
-use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
-use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
-    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
-};
 use std::sync::Arc;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use arrow_flight::{Action, ActionType, FlightData};
 
 use bytes::Bytes;
 use dusk_flight::actions;
 use dusk_flight::envelope::{decode_message, encode_message, from_flight_data, to_flight_data};
-use dusk_flight::messages::{ClientUpdate, WorkerUpdate};
+use dusk_flight::messages::{ClientUpdate, WorkerInstructions, WorkerUpdate};
 use dusk_flight::query::{QueryId, SqlRequest, UncacheRequest};
-use futures::stream::BoxStream;
+use dusk_flight::ticket::TicketSigner;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Status, Streaming};
 
 use super::SchedulerError;
 use super::event_loop::{self, Event};
+use super::flight_sql::FlightSqlState;
 use super::query::QueryEngine;
 use crate::config::SchedulerConfig;
 use crate::net::FlightStream;
@@ -55,13 +54,18 @@ impl Scheduler {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state_dir = config.state_dir.clone();
+        let proxy_results = config.proxy_results;
         let event_loop = tokio::spawn(event_loop::run(config, events_rx, shutdown_rx.clone()));
         let queries = QueryEngine::start(events_tx.clone(), state_dir.as_deref())
             .await
             .map_err(|_| SchedulerError::EventLoopGone)?;
-        let service = FlightServiceServer::new(SchedulerService { events: events_tx, queries })
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let signer = TicketSigner::generate().map_err(|e| SchedulerError::Startup(e.to_string()))?;
+        let sql = FlightSqlState::new(&queries, signer, proxy_results)
+            .map_err(|e| SchedulerError::Startup(e.message().to_string()))?;
+        let service =
+            FlightServiceServer::new(SchedulerService { events: events_tx, queries, sql: Arc::new(sql) })
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let incoming = crate::net::incoming(listener);
         let mut stop = shutdown_rx;
         let server = tokio::spawn(async move {
@@ -115,9 +119,13 @@ impl SchedulerHandle {
     }
 }
 
-struct SchedulerService {
+/// The scheduler's one gRPC service: Flight SQL for SQL clients (see
+/// [`super::flight_sql`]), plus the exchanges and `dusk.*` actions of workers and Rust
+/// clients.
+pub(crate) struct SchedulerService {
     events: mpsc::UnboundedSender<Event>,
-    queries: Arc<QueryEngine>,
+    pub(crate) queries: Arc<QueryEngine>,
+    pub(crate) sql: Arc<FlightSqlState>,
 }
 
 fn gone() -> Status {
@@ -138,8 +146,10 @@ impl SchedulerService {
         &self,
         first: FlightData,
         mut frames: Streaming<FlightData>,
-    ) -> Result<BoxStream<'static, Result<FlightData, Status>>, Status> {
+    ) -> Result<FlightStream<FlightData>, Status> {
         let update: WorkerUpdate = from_flight_data(&first, "worker hello")?;
+        // The worker's first frame from here: the key it checks result tickets with.
+        let key = WorkerInstructions { ticket_key: self.sql.signer().key_bytes(), ..Default::default() };
         let hello = update
             .hello
             .clone()
@@ -167,14 +177,15 @@ impl SchedulerService {
             }
             let _ = events.send(Event::WorkerLeft(id));
         });
-        Ok(UnboundedReceiverStream::new(rx).map(|m| Ok(to_flight_data(&m))).boxed())
+        let frames = futures::stream::once(async move { key }).chain(UnboundedReceiverStream::new(rx));
+        Ok(frames.map(|m| Ok(to_flight_data(&m))).boxed())
     }
 
     async fn client_stream(
         &self,
         first: FlightData,
         mut frames: Streaming<FlightData>,
-    ) -> Result<BoxStream<'static, Result<FlightData, Status>>, Status> {
+    ) -> Result<FlightStream<FlightData>, Status> {
         let update: ClientUpdate = from_flight_data(&first, "client hello")?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (reply, id) = oneshot::channel();
@@ -202,64 +213,12 @@ impl SchedulerService {
     }
 }
 
-#[tonic::async_trait]
-impl FlightService for SchedulerService {
-    type HandshakeStream = FlightStream<HandshakeResponse>;
-    type ListFlightsStream = FlightStream<FlightInfo>;
-    type DoGetStream = FlightStream<FlightData>;
-    type DoPutStream = FlightStream<PutResult>;
-    type DoActionStream = FlightStream<arrow_flight::Result>;
-    type ListActionsStream = FlightStream<ActionType>;
-    type DoExchangeStream = FlightStream<FlightData>;
-
-    async fn handshake(
+impl SchedulerService {
+    /// Dusk's own `DoAction` calls (`dusk.*`).
+    pub(crate) async fn dusk_action(
         &self,
-        _request: Request<Streaming<HandshakeRequest>>,
-    ) -> Result<Response<Self::HandshakeStream>, Status> {
-        Err(Status::unimplemented("handshake: the scheduler needs no authentication yet"))
-    }
-
-    async fn list_flights(
-        &self,
-        _request: Request<Criteria>,
-    ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        Err(Status::unimplemented("list_flights is not served by the scheduler"))
-    }
-
-    async fn get_flight_info(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<FlightInfo>, Status> {
-        Err(Status::unimplemented("get_flight_info is not served by the scheduler yet"))
-    }
-
-    async fn poll_flight_info(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<PollInfo>, Status> {
-        Err(Status::unimplemented("poll_flight_info is not served by the scheduler"))
-    }
-
-    async fn get_schema(
-        &self,
-        _request: Request<FlightDescriptor>,
-    ) -> Result<Response<SchemaResult>, Status> {
-        Err(Status::unimplemented("get_schema is not served by the scheduler yet"))
-    }
-
-    async fn do_get(&self, _request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        Err(Status::unimplemented("results are served by workers, not the scheduler"))
-    }
-
-    async fn do_put(
-        &self,
-        _request: Request<Streaming<FlightData>>,
-    ) -> Result<Response<Self::DoPutStream>, Status> {
-        Err(Status::unimplemented("scatter data to workers, not the scheduler"))
-    }
-
-    async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
-        let action = request.into_inner();
+        action: Action,
+    ) -> Result<FlightStream<arrow_flight::Result>, Status> {
         let body = match action.r#type.as_str() {
             actions::SQL => {
                 let request: SqlRequest = decode_message(&action.body, "sql request")?;
@@ -291,16 +250,19 @@ impl FlightService for SchedulerService {
                 self.queries.uncache(&request.ids);
                 Bytes::new()
             }
-            _ => self.loop_action(action).await?,
+            kind if kind.starts_with("dusk.") => self.loop_action(action).await?,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown action {other:?}: the scheduler serves Flight SQL actions and dusk.* actions"
+                )));
+            }
         };
         let result = arrow_flight::Result { body };
-        Ok(Response::new(futures::stream::once(async { Ok(result) }).boxed()))
+        Ok(futures::stream::once(async { Ok(result) }).boxed())
     }
 
-    async fn list_actions(
-        &self,
-        _request: Request<Empty>,
-    ) -> Result<Response<Self::ListActionsStream>, Status> {
+    /// Dusk's own actions, as `ListActions` shows them.
+    pub(crate) fn dusk_action_types() -> Vec<ActionType> {
         use dusk_flight::actions::*;
         let kinds = [
             PUBLISH,
@@ -314,32 +276,25 @@ impl FlightService for SchedulerService {
             SQL_CLOSE,
             SQL_UNCACHE,
         ];
-        let list: Vec<Result<ActionType, Status>> = kinds
-            .iter()
-            .map(|k| Ok(ActionType { r#type: k.to_string(), description: String::new() }))
-            .collect();
-        Ok(Response::new(futures::stream::iter(list).boxed()))
+        kinds.iter().map(|k| ActionType { r#type: k.to_string(), description: String::new() }).collect()
     }
 
-    async fn do_exchange(
+    /// A worker's or Rust client's long-lived `DoExchange`.
+    pub(crate) async fn exchange(
         &self,
-        request: Request<Streaming<FlightData>>,
-    ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        let mut frames = request.into_inner();
+        mut frames: Streaming<FlightData>,
+    ) -> Result<FlightStream<FlightData>, Status> {
         let first = frames
             .next()
             .await
             .ok_or_else(|| Status::invalid_argument("exchange closed before its first frame"))??;
         let role = first.flight_descriptor.as_ref().and_then(|d| d.path.first()).map(String::as_str);
-        let stream = match role {
-            Some("worker") => self.worker_stream(first, frames).await?,
-            Some("client") => self.client_stream(first, frames).await?,
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "first exchange frame must name its role (worker or client), got {other:?}"
-                )));
-            }
-        };
-        Ok(Response::new(stream))
+        match role {
+            Some("worker") => self.worker_stream(first, frames).await,
+            Some("client") => self.client_stream(first, frames).await,
+            other => Err(Status::invalid_argument(format!(
+                "first exchange frame must name its role (worker or client), got {other:?}"
+            ))),
+        }
     }
 }

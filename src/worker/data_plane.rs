@@ -7,10 +7,10 @@
 //! worker does not hold is `NotFound`, naming the worker, so the fetcher can tell the
 //! scheduler which copy was missing.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
@@ -21,6 +21,7 @@ use bytes::Bytes;
 use dusk_flight::chunks::{self, ValueAssembler};
 use dusk_flight::envelope::{decode_message, error_chain};
 use dusk_flight::messages::FetchTicket;
+use dusk_flight::ticket::{TicketSigner, is_signed, now_unix_ms};
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
@@ -30,11 +31,15 @@ use super::result_store::ResultStore;
 use crate::graph::{TaskKey, Value};
 use crate::net::FlightStream;
 
+/// The key result tickets are checked with, once the scheduler has sent it.
+pub(crate) type TicketKey = Arc<RwLock<Option<TicketSigner>>>;
+
 /// Serves one worker's store.
 pub(crate) struct DataPlane {
     pub(crate) name: String,
     pub(crate) store: Arc<ResultStore>,
     pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
+    pub(crate) tickets: TicketKey,
 }
 
 impl DataPlane {
@@ -48,6 +53,33 @@ impl DataPlane {
 }
 
 impl DataPlane {
+    /// Streams a query result partition to a Flight SQL client holding a ticket the
+    /// scheduler signed, with exactly the schema the scheduler announced.
+    async fn signed_result(&self, bytes: &[u8]) -> Result<FlightStream<FlightData>, Status> {
+        let signer = self.tickets.read().ok().and_then(|k| k.clone()).ok_or_else(|| {
+            Status::unavailable(format!("worker {} has not joined a scheduler yet", self.name))
+        })?;
+        let ticket = signer.verify(bytes, now_unix_ms())?;
+        let schema = dusk_flight::results::decode_schema(&ticket.schema)
+            .map_err(|e| Status::invalid_argument(format!("result ticket schema: {e}")))?;
+        let batches = match self.value(&ticket.key).await? {
+            Value::Batches(batches) => batches,
+            Value::Buckets(buckets) => buckets.into_iter().next().unwrap_or_default(),
+            Value::Bytes(_) => {
+                return Err(Status::invalid_argument(format!("{} is not a query result", ticket.key)));
+            }
+        };
+        tracing::debug!(query = %ticket.query, key = %ticket.key, "serving a result partition");
+        let announced = schema.clone();
+        let conformed = batches
+            .into_iter()
+            .map(move |b| dusk_flight::results::conform(&b, &announced).map_err(FlightError::Arrow));
+        let builder = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_dictionary_handling(DictionaryHandling::Resend);
+        Ok(encode_with(builder, futures::stream::iter(conformed)))
+    }
+
     /// Streams bucket `bucket` of a shuffle output, announcing its schema even when empty.
     async fn bucket(&self, key: &str, bucket: usize) -> Result<FlightStream<FlightData>, Status> {
         let value = self.value(key).await?;
@@ -127,7 +159,11 @@ impl FlightService for DataPlane {
     }
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        let ticket: FetchTicket = decode_message(&request.into_inner().ticket, "fetch ticket")?;
+        let ticket = request.into_inner().ticket;
+        if is_signed(&ticket) {
+            return self.signed_result(&ticket).await.map(Response::new);
+        }
+        let ticket: FetchTicket = decode_message(&ticket, "fetch ticket")?;
         if ticket.keys.is_empty() {
             return Err(Status::invalid_argument("fetch ticket names no keys"));
         }

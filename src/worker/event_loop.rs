@@ -20,10 +20,12 @@ use dusk_flight::messages::{
     Assignment, FailureKind, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions,
     WorkerMetrics, WorkerUpdate,
 };
+use dusk_flight::ticket::TicketSigner;
 use futures::future::{AbortHandle, Abortable};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::call::{Ran, run_call};
+use super::data_plane::TicketKey;
 use super::executor::{Executor, Job};
 use super::result_store::ResultStore;
 use super::stage::{StageFailure, StageRunner};
@@ -101,6 +103,8 @@ pub(crate) struct WorkerLoop {
     rss_bytes: u64,
     spilling: Arc<AtomicBool>,
     fetch_budget: Arc<Semaphore>,
+    /// Where the data plane finds the key to check result tickets with.
+    tickets: TicketKey,
 }
 
 impl WorkerLoop {
@@ -115,6 +119,7 @@ impl WorkerLoop {
         events: mpsc::UnboundedSender<WorkerEvent>,
         outgoing: mpsc::UnboundedSender<WorkerUpdate>,
         spill_threshold_bytes: u64,
+        tickets: TicketKey,
     ) -> Self {
         WorkerLoop {
             name,
@@ -133,11 +138,17 @@ impl WorkerLoop {
             rss_bytes: 0,
             spilling: Arc::new(AtomicBool::new(false)),
             fetch_budget: Arc::new(Semaphore::new(FETCH_BUDGET_KIB)),
+            tickets,
         }
     }
 
     /// Applies a frame from the scheduler. Returns false when told to shut down.
     pub(crate) fn on_instructions(&mut self, frame: WorkerInstructions) -> bool {
+        if !frame.ticket_key.is_empty()
+            && let Ok(mut key) = self.tickets.write()
+        {
+            *key = Some(TicketSigner::from_key(&frame.ticket_key));
+        }
         for key in frame.free {
             self.store.remove(&key);
         }

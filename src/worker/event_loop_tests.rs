@@ -23,8 +23,19 @@ fn harness() -> Harness {
     let (events_tx, events) = mpsc::unbounded_channel();
     let (outgoing, _) = mpsc::unbounded_channel();
     let registry = Arc::new(FunctionRegistry::from_linked());
-    let lp =
-        WorkerLoop::new("w".into(), store, registry, stages, executor, peers, events_tx, outgoing, u64::MAX);
+    let tickets = TicketKey::default();
+    let lp = WorkerLoop::new(
+        "w".into(),
+        store,
+        registry,
+        stages,
+        executor,
+        peers,
+        events_tx,
+        outgoing,
+        u64::MAX,
+        tickets,
+    );
     Harness { lp, events, _spill: spill }
 }
 

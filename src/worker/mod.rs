@@ -143,9 +143,15 @@ impl Worker {
         let store = Arc::new(ResultStore::new(store_config)?);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
+        let tickets = data_plane::TicketKey::default();
         serve_data_plane(
             listener,
-            DataPlaneParts { name: name.clone(), store: store.clone(), events: events_tx.clone() },
+            DataPlaneParts {
+                name: name.clone(),
+                store: store.clone(),
+                events: events_tx.clone(),
+                tickets: tickets.clone(),
+            },
             stop_rx.clone(),
         );
 
@@ -189,6 +195,7 @@ impl Worker {
             events_tx,
             out_tx,
             spill_threshold_bytes,
+            tickets,
         );
         tracing::info!(worker.name = %name, worker.addr = %data_addr, worker.threads = config.threads,
             worker.memory_limit_bytes = limit, "worker started");
@@ -201,6 +208,7 @@ struct DataPlaneParts {
     name: String,
     store: Arc<ResultStore>,
     events: mpsc::UnboundedSender<WorkerEvent>,
+    tickets: data_plane::TicketKey,
 }
 
 fn serve_data_plane(
@@ -208,7 +216,12 @@ fn serve_data_plane(
     parts: DataPlaneParts,
     mut stop: watch::Receiver<bool>,
 ) {
-    let service = data_plane::DataPlane { name: parts.name, store: parts.store, events: parts.events };
+    let service = data_plane::DataPlane {
+        name: parts.name,
+        store: parts.store,
+        events: parts.events,
+        tickets: parts.tickets,
+    };
     let service = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

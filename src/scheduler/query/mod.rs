@@ -178,8 +178,40 @@ impl QueryEngine {
     pub(crate) async fn execute(self: &Arc<Self>, sql: &str) -> Result<SqlResult, QueryError> {
         let (query, ctx) = self.start_query().await?;
         let plan = ctx.state().create_logical_plan(sql).await?;
+        self.execute_planned(query, &ctx, sql, plan).await
+    }
+
+    /// Plans a statement without running it: a prepared statement's plan, whose
+    /// parameters are bound later.
+    pub(crate) async fn prepare(&self, sql: &str) -> Result<LogicalPlan, QueryError> {
+        Ok(self.catalog.state().create_logical_plan(sql).await?)
+    }
+
+    /// Runs a statement [`Self::prepare`] planned (with its parameters bound); `sql` is its
+    /// text, kept in the catalog log if the statement changes the catalog.
+    pub(crate) async fn execute_prepared(
+        self: &Arc<Self>,
+        sql: &str,
+        plan: LogicalPlan,
+    ) -> Result<SqlResult, QueryError> {
+        let (query, ctx) = self.start_query().await?;
+        self.execute_planned(query, &ctx, sql, plan).await
+    }
+
+    /// The shared catalog, for metadata calls.
+    pub(crate) fn catalog(&self) -> &SessionContext {
+        &self.catalog
+    }
+
+    async fn execute_planned(
+        self: &Arc<Self>,
+        query: String,
+        ctx: &SessionContext,
+        sql: &str,
+        plan: LogicalPlan,
+    ) -> Result<SqlResult, QueryError> {
         if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
-            return self.create_table(query, &ctx, create).await;
+            return self.create_table(query, ctx, create).await;
         }
         // Dropping a table Dusk made also removes its files, once the drop took effect.
         let mut owned_dir = None;
@@ -189,8 +221,8 @@ impl QueryEngine {
         {
             owned_dir = Some(self.tables.dir(&drop.name));
         }
-        self.locations.prepare(&ctx, &plan)?;
-        let log = changes_catalog(&plan) && !already_exists(&ctx, &plan);
+        self.locations.prepare(ctx, &plan)?;
+        let log = changes_catalog(&plan) && !already_exists(ctx, &plan);
         let df = ctx.execute_logical_plan(plan).await?;
         if log {
             self.remember(sql);
@@ -213,7 +245,7 @@ impl QueryEngine {
                 return self.analyze(query, plan).await;
             }
         }
-        self.run(query, &ctx, &logical).await
+        self.run(query, ctx, &logical).await
     }
 
     /// Runs a planned statement: on the workers, or here if it reads no files or holds

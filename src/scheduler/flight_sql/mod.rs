@@ -1,0 +1,599 @@
+//! The scheduler's Flight SQL front end: what ADBC, JDBC, `pyarrow.flight` and BI tools
+//! talk to on port 8786.
+//!
+//! A statement runs when the client asks for its `FlightInfo` (plain, or prepared and
+//! bound); the answer lists where to read the rows ([`results`]). Catalog calls are
+//! answered from the scheduler's catalog ([`metadata`], [`sql_info`]). Dusk's own calls
+//! (the workers' and Rust clients' exchanges, `dusk.*` actions) share the port and pass
+//! through to [`super::service`].
+//!
+//! Errors carry DataFusion's message (its `Display` text) with a gRPC code that says
+//! whose fault it was: `InvalidArgument` for bad SQL, `NotFound` for an unknown handle,
+//! `Unimplemented` for transactions.
+
+mod metadata;
+mod prepared;
+mod results;
+mod sql_info;
+
+use std::pin::Pin;
+
+use arrow::datatypes::SchemaRef;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionBeginSavepointRequest, ActionBeginSavepointResult, ActionBeginTransactionRequest,
+    ActionBeginTransactionResult, ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, ActionEndSavepointRequest, ActionEndTransactionRequest, Any,
+    CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
+    CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightData,
+    FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
+};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use dusk_flight::query::SqlResult;
+use dusk_flight::results::encode_schema;
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::query::{QueryEngine, QueryError};
+use super::service::SchedulerService;
+use crate::net::FlightStream;
+pub(crate) use results::HeldResults;
+use results::{Delivery, arrow_status, flight_status};
+
+/// The header a client sets to `proxy` to read every result through the scheduler, or
+/// to `workers` to read results held by workers from them even when small.
+pub(crate) const RESULTS_HEADER: &str = "x-dusk-results";
+
+/// The Flight `CancelFlightInfo` action.
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+
+/// What the Flight SQL front end keeps between calls.
+pub(crate) struct FlightSqlState {
+    prepared: prepared::PreparedStatements,
+    results: HeldResults,
+    sql_info: SqlInfoData,
+    xdbc: XdbcTypeInfoData,
+    /// Every result through the scheduler (`--proxy-results`).
+    proxy_results: bool,
+}
+
+impl FlightSqlState {
+    pub(crate) fn new(
+        engine: &QueryEngine,
+        signer: dusk_flight::ticket::TicketSigner,
+        proxy_results: bool,
+    ) -> Result<Self, Status> {
+        Ok(FlightSqlState {
+            prepared: Default::default(),
+            results: HeldResults::new(signer),
+            sql_info: sql_info::build(engine.catalog())?,
+            xdbc: metadata::xdbc_types()?,
+            proxy_results,
+        })
+    }
+
+    /// The signer of result tickets, whose key workers get when they join.
+    pub(crate) fn signer(&self) -> &dusk_flight::ticket::TicketSigner {
+        self.results.signer()
+    }
+}
+
+fn delivery<T>(state: &FlightSqlState, request: &Request<T>) -> Delivery {
+    let asked = request.metadata().get(RESULTS_HEADER).and_then(|v| v.to_str().ok());
+    match asked.map(str::to_ascii_lowercase).as_deref() {
+        _ if state.proxy_results => Delivery::Proxy,
+        Some("proxy") => Delivery::Proxy,
+        Some("workers") => Delivery::Workers,
+        _ => Delivery::Auto,
+    }
+}
+
+fn no_transactions() -> Status {
+    Status::unimplemented("Dusk does not support transactions: every statement takes effect on its own")
+}
+
+fn plan_error(e: DataFusionError) -> Status {
+    Status::from(QueryError::from(e))
+}
+
+/// Runs a statement future, turning a panic while planning into an error for this
+/// statement only (the scheduler keeps serving).
+async fn guarded(
+    statement: impl std::future::Future<Output = Result<SqlResult, QueryError>> + Send,
+) -> Result<SqlResult, Status> {
+    match std::panic::AssertUnwindSafe(statement).catch_unwind().await {
+        Ok(result) => result.map_err(Status::from),
+        Err(payload) => Err(Status::internal(format!(
+            "planning the statement panicked: {}",
+            crate::worker::panic_message(&*payload)
+        ))),
+    }
+}
+
+/// The rows a `DoPut` carries (parameters), decoded.
+async fn put_batches(
+    request: Request<PeekableFlightDataStream>,
+) -> Result<Vec<arrow::array::RecordBatch>, Status> {
+    // A client may send the command alone, in a message with no Arrow data.
+    let frames = request
+        .into_inner()
+        .try_filter(|frame| futures::future::ready(!frame.data_header.is_empty()))
+        .map_err(|s| FlightError::Tonic(Box::new(s)));
+    FlightRecordBatchStream::new_from_flight_data(frames)
+        .try_collect()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("parameter batches: {e}")))
+}
+
+/// The number in a DML answer's `count` column, or 0 for statements that count nothing.
+fn affected_rows(batches: &[arrow::array::RecordBatch]) -> i64 {
+    batches
+        .iter()
+        .filter_map(|b| b.column_by_name("count"))
+        .filter_map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Int64).ok())
+        .filter_map(|c| {
+            c.as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.iter().flatten().sum::<i64>())
+        })
+        .sum()
+}
+
+impl SchedulerService {
+    async fn run_prepared(&self, handle: &[u8]) -> Result<Vec<SqlResult>, Status> {
+        let prepared = self.sql.prepared.get(handle).ok_or_else(|| prepared::unknown_handle(handle))?;
+        let plans = prepared.executions().map_err(plan_error)?;
+        let mut results = Vec::with_capacity(plans.len());
+        for plan in plans {
+            results.push(guarded(self.queries.execute_prepared(&prepared.sql, plan)).await?);
+        }
+        Ok(results)
+    }
+
+    /// Rows affected by finished statements, read from wherever their answers are.
+    async fn count_rows(&self, results: Vec<SqlResult>) -> Result<i64, Status> {
+        let info = self.sql.results.deliver(&self.queries, results, Delivery::Proxy).await?;
+        let mut total = 0;
+        for endpoint in info.endpoint {
+            let Some(handle) = endpoint.ticket.as_ref().and_then(|t| results::held_handle(&t.ticket)) else {
+                continue;
+            };
+            let batches: Vec<_> = FlightRecordBatchStream::new_from_flight_data(
+                self.sql
+                    .results
+                    .stream(self.queries.clone(), &handle)?
+                    .map_err(|s| FlightError::Tonic(Box::new(s))),
+            )
+            .try_collect()
+            .await
+            .map_err(flight_status)?;
+            total += affected_rows(&batches);
+        }
+        Ok(total)
+    }
+
+    fn info_for_command(
+        &self,
+        schema: SchemaRef,
+        command: impl ProstMessageExt,
+    ) -> Result<FlightInfo, Status> {
+        let ticket = Ticket::new(command.as_any().encode_to_vec());
+        Ok(FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(arrow_status)?
+            .with_endpoint(arrow_flight::FlightEndpoint::new().with_ticket(ticket))
+            .with_ordered(true))
+    }
+
+    fn rows_stream(
+        schema: SchemaRef,
+        batch: Result<arrow::array::RecordBatch, Status>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        let batch = batch?;
+        Ok(Response::new(results::encode(schema, futures::stream::once(async { Ok(batch) }))))
+    }
+
+    fn empty_stream(schema: SchemaRef) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Ok(Response::new(results::encode(schema, futures::stream::empty())))
+    }
+
+    fn cancel_flight_info(&self, body: &[u8]) -> Result<CancelFlightInfoResult, Status> {
+        let request = CancelFlightInfoRequest::decode(body)
+            .map_err(|e| Status::invalid_argument(format!("malformed CancelFlightInfoRequest: {e}")))?;
+        let mut cancelled = false;
+        for endpoint in request.info.map(|i| i.endpoint).unwrap_or_default() {
+            let Some(ticket) = endpoint.ticket else { continue };
+            if let Some(handle) = results::held_handle(&ticket.ticket) {
+                cancelled |= self.sql.results.cancel(&self.queries, &handle);
+            } else if let Ok(t) = self.sql.signer().verify(&ticket.ticket, dusk_flight::ticket::now_unix_ms())
+            {
+                for query in t.query.split(',') {
+                    self.queries.close(query);
+                }
+                cancelled = true;
+            }
+        }
+        let status = if cancelled { CancelStatus::Cancelled } else { CancelStatus::NotCancellable };
+        Ok(CancelFlightInfoResult::new(status))
+    }
+}
+
+type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FlightSqlService for SchedulerService {
+    type FlightService = SchedulerService;
+
+    async fn do_handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<HandshakeStream>, Status> {
+        // No authentication: every client is welcome and needs no token.
+        let response = HandshakeResponse { protocol_version: 0, payload: Default::default() };
+        Ok(Response::new(futures::stream::once(async { Ok(response) }).boxed()))
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        if query.transaction_id.is_some() {
+            return Err(no_transactions());
+        }
+        let result = guarded(self.queries.execute(&query.query)).await?;
+        let info =
+            self.sql.results.deliver(&self.queries, vec![result], delivery(&self.sql, &request)).await?;
+        Ok(Response::new(info.with_descriptor(request.into_inner())))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let results = self.run_prepared(&cmd.prepared_statement_handle).await?;
+        let info = self.sql.results.deliver(&self.queries, results, delivery(&self.sql, &request)).await?;
+        Ok(Response::new(info.with_descriptor(request.into_inner())))
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::catalogs_schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::schemas_schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::tables_schema(&query), query).map(Response::new)
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::table_types_schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(self.sql.sql_info.schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::primary_keys_schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::foreign_keys_schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::foreign_keys_schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(metadata::foreign_keys_schema(), query).map(Response::new)
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for_command(self.sql.xdbc.schema(), query).map(Response::new)
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        self.sql.results.stream(self.queries.clone(), &ticket.statement_handle).map(Response::new)
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        // Clients normally read the endpoints of the statement's FlightInfo; one that
+        // sends the command itself gets the rows through the scheduler.
+        let results = self.run_prepared(&query.prepared_statement_handle).await?;
+        let info = self.sql.results.deliver(&self.queries, results, Delivery::Proxy).await?;
+        let ticket = info.endpoint.first().and_then(|e| e.ticket.as_ref());
+        let handle = ticket
+            .and_then(|t| results::held_handle(&t.ticket))
+            .ok_or_else(|| Status::internal("a proxied result has no handle"))?;
+        self.sql.results.stream(self.queries.clone(), &handle).map(Response::new)
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Self::rows_stream(metadata::catalogs_schema(), metadata::catalogs(self.queries.catalog(), query))
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Self::rows_stream(metadata::schemas_schema(), metadata::schemas(self.queries.catalog(), query))
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        let schema = metadata::tables_schema(&query);
+        Self::rows_stream(schema, metadata::tables(self.queries.catalog(), query).await)
+    }
+
+    async fn do_get_table_types(
+        &self,
+        _query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Self::rows_stream(metadata::table_types_schema(), metadata::table_types())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        let batch = query.into_builder(&self.sql.sql_info).build().map_err(flight_status);
+        Self::rows_stream(self.sql.sql_info.schema(), batch)
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Self::empty_stream(metadata::primary_keys_schema())
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Self::empty_stream(metadata::foreign_keys_schema())
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Self::empty_stream(metadata::foreign_keys_schema())
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Self::empty_stream(metadata::foreign_keys_schema())
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        let batch = query.into_builder(&self.sql.xdbc).build().map_err(flight_status);
+        Self::rows_stream(self.sql.xdbc.schema(), batch)
+    }
+
+    async fn do_get_fallback(
+        &self,
+        _request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        Err(Status::invalid_argument(format!(
+            "the scheduler serves Flight SQL tickets only; got {}. Results held by workers are read from the workers",
+            message.type_url
+        )))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        ticket: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        if ticket.transaction_id.is_some() {
+            return Err(no_transactions());
+        }
+        let result = guarded(self.queries.execute(&ticket.query)).await?;
+        self.count_rows(vec![result]).await
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let handle = query.prepared_statement_handle;
+        let rows = prepared::parameter_rows(&put_batches(request).await?).map_err(plan_error)?;
+        if !self.sql.prepared.bind(&handle, rows) {
+            return Err(prepared::unknown_handle(&handle));
+        }
+        Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(handle) })
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        query: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let handle = query.prepared_statement_handle;
+        let rows = prepared::parameter_rows(&put_batches(request).await?).map_err(plan_error)?;
+        if !rows.is_empty() && !self.sql.prepared.bind(&handle, rows) {
+            return Err(prepared::unknown_handle(&handle));
+        }
+        let results = self.run_prepared(&handle).await?;
+        self.count_rows(results).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        if query.transaction_id.is_some() {
+            return Err(no_transactions());
+        }
+        let sql = dusk_flight::placeholders::number_question_marks(&query.query).into_owned();
+        let plan: LogicalPlan = self.queries.prepare(&sql).await.map_err(Status::from)?;
+        let prepared = prepared::Prepared::new(sql, plan).map_err(plan_error)?;
+        let dataset_schema = encode_schema(&prepared.dataset_schema()).map_err(arrow_status)?;
+        let parameter_schema = encode_schema(&prepared.parameter_schema()).map_err(arrow_status)?;
+        let handle = self.sql.prepared.insert(prepared);
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle,
+            dataset_schema,
+            parameter_schema,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.sql.prepared.remove(&query.prepared_statement_handle);
+        Ok(())
+    }
+
+    async fn do_action_begin_transaction(
+        &self,
+        _query: ActionBeginTransactionRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionBeginTransactionResult, Status> {
+        Err(no_transactions())
+    }
+
+    async fn do_action_end_transaction(
+        &self,
+        _query: ActionEndTransactionRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        Err(no_transactions())
+    }
+
+    async fn do_action_begin_savepoint(
+        &self,
+        _query: ActionBeginSavepointRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionBeginSavepointResult, Status> {
+        Err(no_transactions())
+    }
+
+    async fn do_action_end_savepoint(
+        &self,
+        _query: ActionEndSavepointRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        Err(no_transactions())
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<FlightStream<arrow_flight::Result>>, Status> {
+        if request.get_ref().r#type == CANCEL_FLIGHT_INFO {
+            let result = self.cancel_flight_info(&request.get_ref().body)?;
+            let body = result.encode_to_vec().into();
+            return Ok(Response::new(
+                futures::stream::once(async { Ok(arrow_flight::Result { body }) }).boxed(),
+            ));
+        }
+        self.dusk_action(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        let mut actions = vec![Ok(ActionType {
+            r#type: CANCEL_FLIGHT_INFO.into(),
+            description: "Cancels a query and drops its result".into(),
+        })];
+        actions.extend(SchedulerService::dusk_action_types().into_iter().map(Ok));
+        Some(actions)
+    }
+
+    async fn do_exchange_fallback(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<FlightStream<FlightData>>, Status> {
+        self.exchange(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
