@@ -10,6 +10,7 @@ mod failures;
 mod flight_sql;
 mod memory;
 mod process;
+mod python;
 mod s3;
 mod slt;
 mod sql;

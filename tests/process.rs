@@ -1,20 +1,14 @@
 //! Process-mode clusters (`dusk local` with worker processes): SIGKILL, KilledWorker,
 //! clean shutdown with no orphans.
 
-use std::path::Path;
-
 use dusk::builtins::{add, fault_exit_worker, inc, slow_inc};
 use dusk::testing::ProcessCluster;
 use dusk::{Client, ClientError, delayed};
 use futures::StreamExt;
 
-use crate::support::eventually;
+use crate::support::{dusk_binary, eventually};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn dusk_binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_dusk"))
-}
 
 fn alive(pid: u32) -> bool {
     // A zombie still has a /proc entry; count it as gone.

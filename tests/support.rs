@@ -60,3 +60,8 @@ pub async fn tasks_in(client: &Client, state: &str) -> u64 {
     let info = client.cluster_info().await.expect("cluster info");
     info.tasks_by_state.get(state).copied().unwrap_or(0)
 }
+
+/// The `dusk` binary cargo built for these tests.
+pub fn dusk_binary() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_dusk"))
+}

@@ -30,13 +30,14 @@ use arrow_flight::sql::{
     CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
     CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
     CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
-    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandStatementIngest, CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult,
+    ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightData,
     FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
 };
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use dusk_flight::query::SqlResult;
@@ -45,7 +46,7 @@ use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::query::{QueryEngine, QueryError};
+use super::query::{IfExists, IfMissing, QueryEngine, QueryError};
 use super::service::SchedulerService;
 use crate::net::FlightStream;
 pub(crate) use results::HeldResults;
@@ -99,6 +100,28 @@ fn delivery<T>(state: &FlightSqlState, request: &Request<T>) -> Delivery {
     }
 }
 
+/// What an ingest does when the table is missing and when it exists. ADBC's modes:
+/// create = (create, fail), append = (fail, append), replace = (create, replace),
+/// create_append = (create, append).
+fn ingest_modes(ticket: &CommandStatementIngest) -> Result<(IfMissing, IfExists), Status> {
+    use arrow_flight::sql::{TableExistsOption, TableNotExistOption};
+    let options = ticket.table_definition_options.unwrap_or_default();
+    let if_missing = match TableNotExistOption::try_from(options.if_not_exist) {
+        Ok(TableNotExistOption::Fail) => IfMissing::Fail,
+        Ok(TableNotExistOption::Create | TableNotExistOption::Unspecified) => IfMissing::Create,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!("unknown if_not_exist {}", options.if_not_exist)));
+        }
+    };
+    let if_exists = match TableExistsOption::try_from(options.if_exists) {
+        Ok(TableExistsOption::Append) => IfExists::Append,
+        Ok(TableExistsOption::Replace) => IfExists::Replace,
+        Ok(TableExistsOption::Fail | TableExistsOption::Unspecified) => IfExists::Fail,
+        Err(_) => return Err(Status::invalid_argument(format!("unknown if_exists {}", options.if_exists))),
+    };
+    Ok((if_missing, if_exists))
+}
+
 fn no_transactions() -> Status {
     Status::unimplemented("Dusk does not support transactions: every statement takes effect on its own")
 }
@@ -121,19 +144,23 @@ async fn guarded(
     }
 }
 
-/// The rows a `DoPut` carries (parameters), decoded.
+/// The rows a `DoPut` carries (parameters, ingested data), decoded, with their schema
+/// (none if the client sent only the command).
 async fn put_batches(
     request: Request<PeekableFlightDataStream>,
-) -> Result<Vec<arrow::array::RecordBatch>, Status> {
+    what: &str,
+) -> Result<(Option<SchemaRef>, Vec<arrow::array::RecordBatch>), Status> {
     // A client may send the command alone, in a message with no Arrow data.
     let frames = request
         .into_inner()
         .try_filter(|frame| futures::future::ready(!frame.data_header.is_empty()))
         .map_err(|s| FlightError::Tonic(Box::new(s)));
-    FlightRecordBatchStream::new_from_flight_data(frames)
-        .try_collect()
-        .await
-        .map_err(|e| Status::invalid_argument(format!("parameter batches: {e}")))
+    let mut stream = FlightRecordBatchStream::new_from_flight_data(frames);
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        batches.push(batch.map_err(|e| Status::invalid_argument(format!("{what}: {e}")))?);
+    }
+    Ok((stream.schema().cloned(), batches))
 }
 
 /// The number in a DML answer's `count` column, or 0 for statements that count nothing.
@@ -476,13 +503,35 @@ impl FlightSqlService for SchedulerService {
         self.count_rows(vec![result]).await
     }
 
+    async fn do_put_statement_ingest(
+        &self,
+        ticket: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        if ticket.transaction_id.is_some() {
+            return Err(no_transactions());
+        }
+        let (if_missing, if_exists) = ingest_modes(&ticket)?;
+        let name = match (ticket.catalog, ticket.schema) {
+            (Some(catalog), Some(schema)) => TableReference::full(catalog, schema, ticket.table),
+            (None, Some(schema)) => TableReference::partial(schema, ticket.table),
+            _ => TableReference::bare(ticket.table),
+        };
+        let (schema, batches) = put_batches(request, "ingested batches").await?;
+        let schema = schema.ok_or_else(|| Status::invalid_argument("ingest sent no schema and no rows"))?;
+        let rows =
+            self.queries.ingest(name, schema, batches, if_exists, if_missing).await.map_err(Status::from)?;
+        Ok(rows as i64)
+    }
+
     async fn do_put_prepared_statement_query(
         &self,
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let handle = query.prepared_statement_handle;
-        let rows = prepared::parameter_rows(&put_batches(request).await?).map_err(plan_error)?;
+        let (_, batches) = put_batches(request, "parameter batches").await?;
+        let rows = prepared::parameter_rows(&batches).map_err(plan_error)?;
         if !self.sql.prepared.bind(&handle, rows) {
             return Err(prepared::unknown_handle(&handle));
         }
@@ -495,7 +544,8 @@ impl FlightSqlService for SchedulerService {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let handle = query.prepared_statement_handle;
-        let rows = prepared::parameter_rows(&put_batches(request).await?).map_err(plan_error)?;
+        let (_, batches) = put_batches(request, "parameter batches").await?;
+        let rows = prepared::parameter_rows(&batches).map_err(plan_error)?;
         if !rows.is_empty() && !self.sql.prepared.bind(&handle, rows) {
             return Err(prepared::unknown_handle(&handle));
         }

@@ -22,6 +22,7 @@ mod analyze;
 mod caches;
 mod catalog_log;
 mod error;
+mod ingest;
 mod locations;
 mod tables;
 mod tracker;
@@ -58,6 +59,7 @@ use dusk_sql::{
     split,
 };
 pub(crate) use error::QueryError;
+pub(crate) use ingest::{IfExists, IfMissing};
 use locations::Locations;
 use tables::ManagedTables;
 use tokio::sync::mpsc;
