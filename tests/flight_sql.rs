@@ -285,3 +285,89 @@ async fn updates_count_rows_and_errors_name_the_problem() -> Result {
     cluster.shutdown().await;
     Ok(())
 }
+
+/// The calls the Flight SQL JDBC driver makes when DBeaver or DataGrip connects and
+/// browses, replayed in its order; every answer must stream the schema its `FlightInfo`
+/// announced (checked by `read_all`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jdbc_drivers_call_sequence_gets_consistent_answers() -> Result {
+    use arrow_flight::sql::{CommandGetCrossReference, CommandGetExportedKeys, CommandGetImportedKeys};
+
+    let (_dir, cluster) = cluster().await?;
+    let mut client = sql_client(&cluster.url()).await?;
+    // Connect: a handshake with the user's credentials (no authentication configured).
+    client.handshake("dusk", "secret").await?;
+    // One GetSqlInfo with no ids: every id the server supports.
+    let info = client.get_sql_info(vec![]).await?;
+    let infos = read_all(&mut client, &info).await?;
+    assert!(rows(&infos) > 40, "GetSqlInfo returned only {} ids", rows(&infos));
+    // getTables / getColumns with LIKE patterns.
+    for (schema_pattern, table_pattern, want) in
+        [(Some("pub%"), Some("%item"), 1), (None, Some("n_tion"), 1), (Some("nope"), None, 0)]
+    {
+        let request = CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: schema_pattern.map(String::from),
+            table_name_filter_pattern: table_pattern.map(String::from),
+            table_types: vec!["TABLE".into(), "VIEW".into()],
+            include_schema: true,
+        };
+        let info = client.get_tables(request).await?;
+        assert_eq!(rows(&read_all(&mut client, &info).await?), want, "{schema_pattern:?} {table_pattern:?}");
+    }
+    let info = client.get_table_types().await?;
+    read_all(&mut client, &info).await?;
+    let info = client.get_catalogs().await?;
+    read_all(&mut client, &info).await?;
+    let info = client
+        .get_primary_keys(CommandGetPrimaryKeys { catalog: None, db_schema: None, table: "orders".into() })
+        .await?;
+    read_all(&mut client, &info).await?;
+    let info = client
+        .get_exported_keys(CommandGetExportedKeys { catalog: None, db_schema: None, table: "orders".into() })
+        .await?;
+    read_all(&mut client, &info).await?;
+    let info = client
+        .get_imported_keys(CommandGetImportedKeys {
+            catalog: None,
+            db_schema: None,
+            table: "lineitem".into(),
+        })
+        .await?;
+    read_all(&mut client, &info).await?;
+    let info = client
+        .get_cross_reference(CommandGetCrossReference {
+            pk_catalog: None,
+            pk_db_schema: None,
+            pk_table: "orders".into(),
+            fk_catalog: None,
+            fk_db_schema: None,
+            fk_table: "lineitem".into(),
+        })
+        .await?;
+    assert_eq!(info.clone().try_decode_schema()?.fields().len(), 13);
+    read_all(&mut client, &info).await?;
+    let info =
+        client.get_xdbc_type_info(arrow_flight::sql::CommandGetXdbcTypeInfo { data_type: None }).await?;
+    read_all(&mut client, &info).await?;
+    // Every statement is prepared, then executed; the prepared dataset schema is the
+    // result's schema.
+    for sql in [
+        "SELECT o_orderkey, o_orderdate, o_totalprice FROM orders WHERE o_orderkey < 100",
+        "SELECT count(*) AS n, max(l_shipdate) AS last FROM lineitem",
+        "SHOW TABLES",
+    ] {
+        let mut statement = client.prepare(sql.into(), None).await?;
+        let prepared = statement.dataset_schema()?.clone();
+        let info = statement.execute().await?;
+        let announced = info.clone().try_decode_schema()?;
+        assert_eq!(announced.fields().len(), prepared.fields().len(), "{sql}");
+        for (a, p) in announced.fields().iter().zip(prepared.fields()) {
+            assert_eq!((a.name(), a.data_type()), (p.name(), p.data_type()), "{sql}");
+        }
+        read_all(&mut client, &info).await?;
+        statement.close().await?;
+    }
+    cluster.shutdown().await;
+    Ok(())
+}
