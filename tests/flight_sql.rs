@@ -15,6 +15,8 @@ use dusk::tpch;
 use futures::TryStreamExt;
 use tonic::transport::Channel;
 
+use crate::support::eventually;
+
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 async fn channel(url: &str) -> Result<Channel> {
@@ -117,6 +119,14 @@ async fn results_are_read_from_the_workers_with_tickets_only_the_scheduler_can_s
     }
     let want = rows(&reference.sql(sql).await?.collect().await?);
     assert_eq!(got, want);
+
+    // Once every partition has been read, the workers let the result go.
+    let dusk = cluster.client().await?;
+    eventually("the read result to be released", || async {
+        let info = dusk.cluster_info().await.expect("cluster info");
+        info.workers.iter().filter_map(|w| w.metrics.as_ref()).all(|m| m.managed_bytes == 0)
+    })
+    .await;
 
     // A ticket altered by one byte is refused by the worker.
     let endpoint = &info.endpoint[0];

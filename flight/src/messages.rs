@@ -304,6 +304,10 @@ pub struct WorkerUpdate {
     /// Memory and load.
     #[prost(message, optional, tag = "8")]
     pub metrics: Option<WorkerMetrics>,
+    /// Query result partitions this worker streamed in full to a Flight SQL client
+    /// holding a signed ticket, so the scheduler can release them once all are read.
+    #[prost(string, repeated, tag = "9")]
+    pub served: Vec<String>,
 }
 
 /// Where a dependency lives, so a worker can fetch it.

@@ -160,11 +160,15 @@ impl SchedulerService {
         let id = id.await.map_err(|_| gone())?;
         let events = self.events.clone();
         let _ = events.send(Event::Worker(id, update));
+        let queries = self.queries.clone();
         tokio::spawn(async move {
             while let Some(frame) = frames.next().await {
                 let Ok(frame) = frame else { break };
                 match from_flight_data::<WorkerUpdate>(&frame, "worker update") {
-                    Ok(update) => {
+                    Ok(mut update) => {
+                        for key in std::mem::take(&mut update.served) {
+                            queries.served(&key);
+                        }
                         if events.send(Event::Worker(id, update)).is_err() {
                             break;
                         }

@@ -71,13 +71,21 @@ impl DataPlane {
         };
         tracing::debug!(query = %ticket.query, key = %ticket.key, "serving a result partition");
         let announced = schema.clone();
-        let conformed = batches
-            .into_iter()
-            .map(move |b| dusk_flight::results::conform(&b, &announced).map_err(FlightError::Arrow));
+        let conformed = futures::stream::iter(
+            batches
+                .into_iter()
+                .map(move |b| dusk_flight::results::conform(&b, &announced).map_err(FlightError::Arrow)),
+        );
+        // Once the last batch is taken, the scheduler may release the partition.
+        let events = self.events.clone();
+        let served = futures::stream::once(async move {
+            let _ = events.send(WorkerEvent::Served(ticket.key));
+        })
+        .filter_map(|()| async { None });
         let builder = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .with_dictionary_handling(DictionaryHandling::Resend);
-        Ok(encode_with(builder, futures::stream::iter(conformed)))
+        Ok(encode_with(builder, conformed.chain(served)))
     }
 
     /// Streams bucket `bucket` of a shuffle output, announcing its schema even when empty.

@@ -52,6 +52,8 @@ pub(crate) enum WorkerEvent {
     Stored,
     /// A background spill ended.
     Spilled,
+    /// A query result partition was streamed in full to a Flight SQL client.
+    Served(String),
 }
 
 #[derive(Debug)]
@@ -376,6 +378,7 @@ impl WorkerLoop {
             }
             WorkerEvent::Fetched { peer, keys, result } => self.on_fetched(peer, keys, result),
             WorkerEvent::Stored | WorkerEvent::Spilled => self.check_memory(),
+            WorkerEvent::Served(key) => self.update.served.push(key),
         }
     }
 
@@ -515,6 +518,7 @@ impl WorkerLoop {
                 steal_refused: take_front(&mut update.steal_refused),
                 replicas: take_front(&mut update.replicas),
                 metrics: update.metrics.clone(),
+                served: take_front(&mut update.served),
             };
             let _ = self.outgoing.send(part);
             if !has_reports(&update) {
@@ -549,7 +553,8 @@ fn has_reports(u: &WorkerUpdate) -> bool {
         && u.fetch_failed.is_empty()
         && u.stolen.is_empty()
         && u.steal_refused.is_empty()
-        && u.replicas.is_empty())
+        && u.replicas.is_empty()
+        && u.served.is_empty())
 }
 
 /// Chooses which holder to fetch from, spreading keys over holders.

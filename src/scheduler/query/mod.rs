@@ -27,7 +27,7 @@ mod locations;
 mod tables;
 mod tracker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -79,6 +79,8 @@ pub(crate) struct QueryEngine {
     next_query: AtomicU64,
     /// Finished queries whose results are still held, with their final keys.
     open: Mutex<HashMap<String, Vec<String>>>,
+    /// Final keys of open queries that a Flight SQL client has read from a worker.
+    read: Mutex<HashMap<String, HashSet<String>>>,
     /// Where catalog changes are kept across restarts, if anywhere.
     log: Option<CatalogLog>,
     /// Where the tables `CREATE TABLE` makes keep their files.
@@ -110,6 +112,7 @@ impl QueryEngine {
             epoch: format!("{epoch:04x}"),
             next_query: AtomicU64::new(1),
             open: Mutex::new(HashMap::new()),
+            read: Mutex::new(HashMap::new()),
             log: state_dir.map(CatalogLog::new),
             tables: ManagedTables::new(state_dir)
                 .map_err(|e| QueryError::Plan(DataFusionError::IoError(e)))?,
@@ -363,8 +366,28 @@ impl QueryEngine {
         analyze::analyze_result(&query, &graph, &history.runs, elapsed)
     }
 
+    /// A worker streamed the final partition `key` to a Flight SQL client in full; once
+    /// every final partition of its query has been read, the query is closed.
+    pub(crate) fn served(&self, key: &str) {
+        let Some(query) = key.strip_prefix("sql-").and_then(|rest| rest.split('/').next()) else { return };
+        let all_read = {
+            let (Ok(open), Ok(mut read)) = (self.open.lock(), self.read.lock()) else { return };
+            let Some(finals) = open.get(query) else { return };
+            let read = read.entry(query.to_string()).or_default();
+            read.insert(key.to_string());
+            finals.iter().all(|k| read.contains(k))
+        };
+        if all_read {
+            tracing::debug!(query = %query, "every result partition was read");
+            self.close(query);
+        }
+    }
+
     /// Drops a finished query's result from the workers.
     pub(crate) fn close(&self, query: &str) {
+        if let Ok(mut read) = self.read.lock() {
+            read.remove(query);
+        }
         let keys = self.open.lock().ok().and_then(|mut open| open.remove(query));
         tracing::debug!(query = %query, held = keys.is_some(), "query closed");
         self.release(keys.unwrap_or_default());
