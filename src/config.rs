@@ -35,6 +35,9 @@ pub struct SchedulerConfig {
     /// that read only `endpoints[0]`. Default off: large results are read from the
     /// workers holding them.
     pub proxy_results: bool,
+    /// How long a Flight SQL result stays readable: the expiry of the tickets workers
+    /// check, and of answers held on the scheduler. Default 10 minutes.
+    pub result_ttl: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -51,6 +54,7 @@ impl Default for SchedulerConfig {
             validate: false,
             state_dir: None,
             proxy_results: false,
+            result_ttl: Duration::from_secs(600),
         }
     }
 }

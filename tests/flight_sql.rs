@@ -381,3 +381,32 @@ async fn the_jdbc_drivers_call_sequence_gets_consistent_answers() -> Result {
     cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_an_expired_ticket() -> Result {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || tpch::generate(0.01, &path, 2)).await??;
+    let mut spec = dusk::testing::ClusterSpec::new(2, 1);
+    spec.scheduler.result_ttl = std::time::Duration::from_millis(300);
+    let cluster = LocalCluster::start_with(spec).await?;
+    let dusk = cluster.client().await?;
+    for statement in tpch::create_tables(dir.path()) {
+        dusk.sql(&statement).await?;
+    }
+    let mut client = sql_client(&cluster.url()).await?;
+    client.set_header("x-dusk-results", "workers");
+    let info = client.execute("SELECT l_orderkey FROM lineitem".into(), None).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let endpoint = info.endpoint.first().ok_or("no endpoint")?;
+    let mut worker = FlightClient::new(channel(&endpoint.location[0].uri).await?);
+    let ticket = endpoint.ticket.clone().ok_or("no ticket")?;
+    let refused = match worker.do_get(ticket).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.err().map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    let refused = refused.ok_or("an expired ticket was served")?;
+    assert!(refused.contains("expired"), "{refused}");
+    cluster.shutdown().await;
+    Ok(())
+}

@@ -54,13 +54,13 @@ impl Scheduler {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state_dir = config.state_dir.clone();
-        let proxy_results = config.proxy_results;
+        let (proxy_results, result_ttl) = (config.proxy_results, config.result_ttl);
         let event_loop = tokio::spawn(event_loop::run(config, events_rx, shutdown_rx.clone()));
         let queries = QueryEngine::start(events_tx.clone(), state_dir.as_deref())
             .await
             .map_err(|_| SchedulerError::EventLoopGone)?;
         let signer = TicketSigner::generate().map_err(|e| SchedulerError::Startup(e.to_string()))?;
-        let sql = FlightSqlState::new(&queries, signer, proxy_results)
+        let sql = FlightSqlState::new(&queries, signer, proxy_results, result_ttl)
             .map_err(|e| SchedulerError::Startup(e.message().to_string()))?;
         let service =
             FlightServiceServer::new(SchedulerService { events: events_tx, queries, sql: Arc::new(sql) })

@@ -74,10 +74,11 @@ impl FlightSqlState {
         engine: &QueryEngine,
         signer: dusk_flight::ticket::TicketSigner,
         proxy_results: bool,
+        result_ttl: std::time::Duration,
     ) -> Result<Self, Status> {
         Ok(FlightSqlState {
             prepared: Default::default(),
-            results: HeldResults::new(signer),
+            results: HeldResults::new(signer, result_ttl),
             sql_info: sql_info::build(engine.catalog())?,
             xdbc: metadata::xdbc_types()?,
             proxy_results,

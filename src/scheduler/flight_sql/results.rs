@@ -13,7 +13,8 @@
 //!   small results from the workers.
 //!
 //! Small results are fetched from the workers at once and the query closed, so nothing
-//! stays on the workers; a held answer is dropped once read, or after [`HELD_TTL`].
+//! stays on the workers; a held answer is dropped once read, or after the result TTL
+//! (`SchedulerConfig::result_ttl`, which also bounds the tickets).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,9 +42,6 @@ use crate::net::FlightStream;
 
 /// Results up to this size come through the scheduler in one endpoint.
 pub(crate) const SMALL_RESULT_BYTES: u64 = 8 << 20;
-
-/// How long an answer held on the scheduler (or a signed ticket) stays valid unread.
-pub(crate) const HELD_TTL: Duration = Duration::from_secs(600);
 
 /// How the client asked for its results to travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,15 +75,18 @@ pub(crate) struct HeldResults {
     held: Mutex<HashMap<Bytes, Held>>,
     data: Arc<DataClient>,
     signer: TicketSigner,
+    /// How long an answer held here, or a signed ticket, stays valid unread.
+    ttl: Duration,
 }
 
 impl HeldResults {
-    pub(crate) fn new(signer: TicketSigner) -> Self {
+    pub(crate) fn new(signer: TicketSigner, ttl: Duration) -> Self {
         HeldResults {
             next: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
             data: Arc::new(DataClient::new()),
             signer,
+            ttl,
         }
     }
 
@@ -145,7 +146,7 @@ impl HeldResults {
                 .with_ordered(true));
         }
         let schema_bytes = encode_schema(&schema).map_err(arrow_status)?;
-        let expires_unix_ms = now_unix_ms() + HELD_TTL.as_millis() as u64;
+        let expires_unix_ms = now_unix_ms() + self.ttl.as_millis() as u64;
         let ordered = partitions.len() == 1;
         let query = queries.join(",");
         let endpoints = partitions.into_iter().map(|p| {
@@ -172,7 +173,7 @@ impl HeldResults {
         let handle = Bytes::from(format!("res-{}", self.next.fetch_add(1, Ordering::Relaxed)));
         if let Ok(mut held) = self.held.lock() {
             let now = Instant::now();
-            held.retain(|_, h| now.duration_since(h.since) < HELD_TTL);
+            held.retain(|_, h| now.duration_since(h.since) < self.ttl);
             held.insert(handle.clone(), Held { schema, rows, since: now });
         }
         handle
