@@ -79,6 +79,12 @@ pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
         Scheduler::bind(&format!("{}:{}", config.host, config.port), config.scheduler.clone()).await?;
     let url = scheduler.url();
     println!("Dusk scheduler listening on {url}");
+    let addr = scheduler.addr();
+    println!(
+        "Flight SQL: {url} (ADBC, pyarrow.flight), jdbc:arrow-flight-sql://{}:{}?useEncryption=false (JDBC)",
+        addr.ip(),
+        addr.port()
+    );
     println!(
         "Started {} workers x {} threads, {} MiB each (Ctrl-C stops everything)",
         config.workers,
