@@ -41,9 +41,7 @@ async fn read_all(
         let batches: Vec<RecordBatch> = match endpoint.location.first() {
             Some(location) => {
                 let mut worker = FlightClient::new(channel(&location.uri).await?);
-                let stream = worker.do_get(ticket).await?;
-                let schema_check = stream;
-                schema_check.try_collect().await?
+                worker.do_get(ticket).await?.try_collect().await?
             }
             None => client.do_get(ticket).await?.try_collect().await?,
         };

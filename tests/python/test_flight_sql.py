@@ -171,7 +171,6 @@ def statement_query_command(sql):
 
 def test_pyarrow_flight_reads_every_endpoint():
     client = flight.FlightClient(f"grpc://{HOST}:{PORT}")
-    client.authenticate_basic_token("anonymous", "") if False else None
     options = flight.FlightCallOptions(headers=[(b"x-dusk-results", b"workers")])
     sql = "SELECT l_orderkey, l_comment FROM lineitem WHERE l_quantity > 20"
     info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query_command(sql)), options)
