@@ -3,9 +3,10 @@
 #
 #   scripts/test.sh
 #
-# Installs: Debian build tools (apt, only when missing) and a Python venv in .venv with
-# the servers the tests start (moto, an S3-compatible server) and the Flight SQL clients
-# they drive (pyarrow, ADBC, flightsql-dbapi; tests/python/requirements.txt), then builds
+# Installs: Debian build tools (apt, only when missing: a C compiler, pkg-config, protoc)
+# and a Python venv in .venv with the servers the tests start (moto, an S3-compatible
+# server) and the clients they drive (pyarrow, ADBC, flightsql-dbapi, DataFusion's
+# Substrait producer; tests/python/requirements.txt), then builds
 # and runs every test of the workspace (unit, end-to-end clusters, process-mode failure tests,
 # doc tests) and checks formatting and lints.
 set -euo pipefail
@@ -14,6 +15,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# The Substrait consumer's protobuf code is generated at build time.
+command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing Debian packages: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -5,7 +5,12 @@
 //! dusk scheduler [--port 8786] [--dashboard-port 8787] [--state-dir DIR]
 //! dusk worker    grpc://HOST:8786 [--threads N] [--memory-limit 4GiB] [--spill-dir DIR]
 //! dusk gen tpch  --scale SF --output DIR
+//! dusk passwd    NAME --file users.txt
 //! ```
+//!
+//! Security (all off by default): `--auth basic --users FILE` makes every call carry a
+//! token; the processes of one cluster share `DUSK_CLUSTER_SECRET` (`dusk local` makes one
+//! up). `--tls-cert/--tls-key` serve TLS; `--tls-ca` says which certificates to trust.
 //!
 //! Exit codes: 0 on success, 2 when the command could not start (bad arguments, a port
 //! in use, no scheduler at the URL). Errors print as one line, `dusk: <cause chain>`.
@@ -17,6 +22,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, SchedulerConfig, WorkerConfig};
 use crate::local::{self, LocalConfig};
+use crate::security::secret::SECRET_ENV;
+use crate::security::tls::{self, TlsFiles};
+use crate::security::{ClusterSecret, Security, SecurityError, Users};
 
 #[derive(Debug, Parser)]
 #[command(name = "dusk", version, about = "A distributed query and task engine on Arrow")]
@@ -36,6 +44,48 @@ enum Command {
     /// Generate sample data.
     #[command(subcommand)]
     Gen(GenCommand),
+    /// Add a user to a users file (or change their password); the password is read from
+    /// DUSK_PASSWORD, or prompted for.
+    Passwd(PasswdArgs),
+}
+
+#[derive(Debug, Args)]
+struct PasswdArgs {
+    /// The user name.
+    name: String,
+    /// The users file; created if missing.
+    #[arg(long)]
+    file: PathBuf,
+}
+
+/// Who may call the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuthMode {
+    /// Anyone who reaches the port (a laptop, a trusted network).
+    None,
+    /// Users log in with a name and password from --users; the cluster's processes share
+    /// DUSK_CLUSTER_SECRET.
+    Basic,
+}
+
+#[derive(Debug, Args)]
+struct AuthArgs {
+    /// Who may call the cluster.
+    #[arg(long, value_enum, default_value_t = AuthMode::None)]
+    auth: AuthMode,
+    /// Users file for --auth basic (lines written by `dusk passwd`).
+    #[arg(long)]
+    users: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct TlsArgs {
+    /// Certificate chain (PEM) to serve TLS with; needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +141,10 @@ struct LocalArgs {
     /// that read only the first endpoint [default: large results come from the workers].
     #[arg(long)]
     proxy_results: bool,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +168,23 @@ struct SchedulerArgs {
     /// that read only the first endpoint [default: large results come from the workers].
     #[arg(long)]
     proxy_results: bool,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// File holding the cluster secret [default: the DUSK_CLUSTER_SECRET variable].
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Certificates (PEM) trusted for grpc+tls:// connections to the scheduler and
+    /// workers [default: the system's roots].
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +218,56 @@ struct WorkerArgs {
     /// Exit when the parent process exits (set by `dusk local`).
     #[arg(long, hide = true)]
     die_with_parent: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+impl ClusterArgs {
+    /// The secret, trusted certificates and own certificate these flags (and the
+    /// environment) name.
+    fn security(&self) -> Result<Security, SecurityError> {
+        let secret = match &self.cluster_secret_file {
+            Some(path) => Some(ClusterSecret::from_file(path)?),
+            None => ClusterSecret::from_env()?,
+        };
+        let tls_ca = self.tls_ca.as_deref().map(tls::read_pem).transpose()?;
+        Ok(Security { secret, users: None, tls: self.tls.files().map(|f| f.load()).transpose()?, tls_ca })
+    }
+}
+
+impl TlsArgs {
+    fn files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles { cert: self.tls_cert.clone()?, key: self.tls_key.clone()? })
+    }
+}
+
+impl AuthArgs {
+    /// Adds the users of `--auth basic` to `security`, which must then hold a secret.
+    fn apply(&self, security: &mut Security) -> Result<(), SecurityError> {
+        match self.auth {
+            AuthMode::None => {
+                security.secret = None;
+                security.users = None;
+            }
+            AuthMode::Basic => {
+                let path = self.users.as_ref().ok_or_else(|| {
+                    SecurityError::Config("--auth basic needs --users FILE (see `dusk passwd`)".into())
+                })?;
+                let users = Users::load(path)?;
+                if users.is_empty() {
+                    return Err(SecurityError::Config(format!("{} lists no users", path.display())));
+                }
+                if security.secret.is_none() {
+                    return Err(SecurityError::Config(format!(
+                        "--auth basic needs a cluster secret shared with the workers: set {SECRET_ENV} \
+                         or --cluster-secret-file"
+                    )));
+                }
+                security.users = Some(users);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -175,6 +296,7 @@ pub fn main() -> ExitCode {
             Command::Scheduler(args) => run_scheduler(args).await,
             Command::Worker(args) => run_worker(args).await,
             Command::Gen(GenCommand::Tpch(args)) => run_gen_tpch(args).await,
+            Command::Passwd(args) => run_passwd(args),
         }
     });
     runtime.shutdown_background();
@@ -202,6 +324,28 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
     let threads = args.threads_per_worker.unwrap_or_else(|| (config::available_cores() / workers).max(1));
     let memory_limit = args.memory_limit.unwrap_or_else(|| config::total_memory_bytes() / workers as u64);
     let state_dir = args.state_dir.unwrap_or_else(config::default_state_dir);
+    let tls_files = args.tls.files();
+    let mut security = Security {
+        // One cluster, started together: a fresh secret each time.
+        secret: Some(ClusterSecret::generate()?),
+        tls: tls_files.as_ref().map(TlsFiles::load).transpose()?,
+        tls_ca: tls_files.as_ref().map(|f| tls::read_pem(&f.cert)).transpose()?,
+        users: None,
+    };
+    args.auth.apply(&mut security)?;
+    let secret_file = state_dir.join("cluster-secret");
+    if security.secret.is_none() {
+        let _ = std::fs::remove_file(&secret_file);
+    }
+    if let Some(secret) = &security.secret {
+        let path = secret_file;
+        write_secret(&path, secret)?;
+        println!(
+            "Authentication on: users from {}; Rust clients set {SECRET_ENV}=$(cat {})",
+            args.auth.users.as_deref().unwrap_or(std::path::Path::new("?")).display(),
+            path.display()
+        );
+    }
     let config = LocalConfig {
         host: args.host,
         port: args.port,
@@ -213,10 +357,12 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
         scheduler: SchedulerConfig {
             state_dir: Some(state_dir.clone()),
             proxy_results: args.proxy_results,
+            security,
             ..Default::default()
         },
         state_dir,
         sample_data: !args.no_sample_data,
+        tls_files,
     };
     if !args.no_repl {
         eprintln!("dusk: no interactive prompt yet; serving in the foreground (as with --no-repl)");
@@ -239,11 +385,40 @@ async fn run_gen_tpch(args: TpchArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
+fn run_passwd(args: PasswdArgs) -> Result<(), BoxError> {
+    let password = match std::env::var("DUSK_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => rpassword::prompt_password(format!("Password for {}: ", args.name))?,
+    };
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    crate::security::users::set_password(&args.file, &args.name, &password)?;
+    println!("Set the password of {} in {}", args.name, args.file.display());
+    Ok(())
+}
+
+/// Keeps the secret of a local cluster where its owner's Rust programs can read it.
+fn write_secret(path: &std::path::Path, secret: &ClusterSecret) -> Result<(), BoxError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(secret.expose().as_bytes())?;
+    Ok(())
+}
+
 async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
+    let mut security = args.cluster.security()?;
+    args.auth.apply(&mut security)?;
     let config = SchedulerConfig {
         allowed_failures: args.allowed_failures,
         state_dir: args.state_dir,
         proxy_results: args.proxy_results,
+        security,
         ..Default::default()
     };
     let scheduler =
@@ -272,6 +447,7 @@ async fn run_worker(args: WorkerArgs) -> Result<(), BoxError> {
     config.advertise_host = args.advertise_host;
     config.name = args.name;
     config.resources = args.resources;
+    config.security = args.cluster.security()?;
     let worker = crate::worker::Worker::start(config).await?;
     let stopper = worker.stopper();
     tokio::spawn(async move {

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::security::Security;
+
 /// How the scheduler schedules. Every field has a default; see [`Default`].
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -38,6 +40,9 @@ pub struct SchedulerConfig {
     /// How long a Flight SQL result stays readable: the expiry of the tickets workers
     /// check, and of answers held on the scheduler. Default 10 minutes.
     pub result_ttl: Duration,
+    /// Cluster secret, users who may log in, TLS certificate. Default: none (an open
+    /// cluster over plain TCP).
+    pub security: Security,
 }
 
 impl Default for SchedulerConfig {
@@ -55,6 +60,7 @@ impl Default for SchedulerConfig {
             state_dir: None,
             proxy_results: false,
             result_ttl: Duration::from_secs(600),
+            security: Security::default(),
         }
     }
 }
@@ -82,6 +88,9 @@ pub struct WorkerConfig {
     pub name: Option<String>,
     /// How often the worker reports when it has nothing else to say. Default 1 s.
     pub heartbeat_interval: Duration,
+    /// Cluster secret, TLS certificate and trusted certificates. Default: none (an open
+    /// cluster over plain TCP).
+    pub security: Security,
 }
 
 impl WorkerConfig {
@@ -98,6 +107,7 @@ impl WorkerConfig {
             resources: Vec::new(),
             name: None,
             heartbeat_interval: Duration::from_secs(1),
+            security: Security::default(),
         }
     }
 }

@@ -20,9 +20,9 @@ use dusk_flight::envelope::encode_message;
 use dusk_flight::messages::FetchTicket;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use tonic::transport::Channel;
 
-use crate::net::{self, ConnectError};
+use crate::net::{self, ConnectError, DuskChannel};
+use crate::security::Credentials;
 
 /// Largest gRPC message a data-plane client accepts.
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -77,19 +77,21 @@ impl TransferError {
 /// A cache of data-plane connections. Cheap to share behind an `Arc`.
 #[derive(Debug, Default)]
 pub(crate) struct DataClient {
-    channels: Mutex<HashMap<String, FlightServiceClient<Channel>>>,
+    channels: Mutex<HashMap<String, FlightServiceClient<DuskChannel>>>,
+    credentials: Credentials,
 }
 
 impl DataClient {
-    pub(crate) fn new() -> Self {
-        Self::default()
+    /// Connects to workers showing `credentials`.
+    pub(crate) fn new(credentials: Credentials) -> Self {
+        DataClient { channels: Mutex::default(), credentials }
     }
 
-    async fn client(&self, addr: &str) -> Result<FlightServiceClient<Channel>, TransferError> {
+    async fn client(&self, addr: &str) -> Result<FlightServiceClient<DuskChannel>, TransferError> {
         if let Some(c) = self.channels.lock().ok().and_then(|m| m.get(addr).cloned()) {
             return Ok(c);
         }
-        let channel = net::connect(addr).await?;
+        let channel = net::connect(addr, &self.credentials).await?;
         let client = FlightServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -42,6 +42,7 @@ pub mod local;
 mod net;
 pub mod object_stores;
 pub mod scheduler;
+pub mod security;
 pub mod testing;
 pub mod tpch;
 pub mod worker;

@@ -19,6 +19,9 @@ use tokio::sync::watch;
 
 use crate::config::SchedulerConfig;
 use crate::scheduler::{Scheduler, SchedulerError};
+use crate::security::Credentials;
+use crate::security::secret::SECRET_ENV;
+use crate::security::tls::TlsFiles;
 
 /// How long workers get to exit after SIGTERM before they are killed.
 pub const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
@@ -51,6 +54,9 @@ pub struct LocalConfig {
     /// Register a small TPC-H (generated once into the state dir) so there is data to
     /// query from the first prompt.
     pub sample_data: bool,
+    /// The certificate and key the scheduler serves TLS with (`scheduler.security.tls`),
+    /// handed to the workers too, which also trust it.
+    pub tls_files: Option<TlsFiles>,
 }
 
 /// Scale factor of the sample TPC-H `dusk local` registers.
@@ -98,8 +104,10 @@ pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
             spawn_worker(&config, &url, index).map_err(|source| LocalError::Spawn { index, source })?;
         nannies.push(tokio::spawn(nanny(config.clone(), url.clone(), index, child, stop_rx.clone())));
     }
-    let sample =
-        config.sample_data.then(|| tokio::spawn(register_sample_data(url.clone(), config.state_dir.clone())));
+    let credentials = config.scheduler.security.credentials("local");
+    let sample = config
+        .sample_data
+        .then(|| tokio::spawn(register_sample_data(url.clone(), config.state_dir.clone(), credentials)));
     shutdown_signal().await;
     if let Some(sample) = sample {
         sample.abort();
@@ -115,7 +123,7 @@ pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
 
 /// Generates the sample TPC-H once and registers its tables; failures are reported, not
 /// fatal: the cluster serves without them.
-async fn register_sample_data(url: String, state_dir: PathBuf) {
+async fn register_sample_data(url: String, state_dir: PathBuf, credentials: Credentials) {
     let dir = state_dir.join(format!("tpch-sf{SAMPLE_SCALE}"));
     if !crate::tpch::is_generated(&dir) {
         println!("Generating TPC-H SF {SAMPLE_SCALE} sample data into {} (once)", dir.display());
@@ -128,7 +136,7 @@ async fn register_sample_data(url: String, state_dir: PathBuf) {
             Err(e) => return eprintln!("dusk: sample data: {e}"),
         }
     }
-    let client = match crate::Client::connect(&url).await {
+    let client = match crate::Client::connect_with(&url, credentials).await {
         Ok(client) => client,
         Err(e) => return eprintln!("dusk: sample data: {}", dusk_flight::envelope::error_chain(&e)),
     };
@@ -161,6 +169,19 @@ fn spawn_worker(config: &LocalConfig, url: &str, index: usize) -> std::io::Resul
         .kill_on_drop(true);
     if let Some(dir) = &config.spill_dir {
         cmd.arg("--spill-dir").arg(dir);
+    }
+    // The workers share the scheduler's secret and certificate.
+    match &config.scheduler.security.secret {
+        Some(secret) => cmd.env(SECRET_ENV, secret.expose()),
+        None => cmd.env_remove(SECRET_ENV),
+    };
+    if let Some(files) = &config.tls_files {
+        cmd.arg("--tls-cert")
+            .arg(&files.cert)
+            .arg("--tls-key")
+            .arg(&files.key)
+            .arg("--tls-ca")
+            .arg(&files.cert);
     }
     cmd.spawn()
 }

@@ -10,7 +10,13 @@ use std::pin::Pin;
 
 use futures::Stream;
 use tokio::net::{TcpListener, TcpStream};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::security::{Bearer, Credentials, tls};
+
+/// A connection to a Dusk process that shows this process's credentials on every call.
+pub(crate) type DuskChannel = InterceptedService<Channel, Bearer>;
 
 /// The response stream type of every Flight method Dusk serves.
 pub(crate) type FlightStream<T> = Pin<Box<dyn Stream<Item = Result<T, tonic::Status>> + Send + 'static>>;
@@ -23,6 +29,15 @@ pub enum ConnectError {
     InvalidUrl {
         /// What was given.
         url: String,
+    },
+    /// The TLS settings could not be applied (for example, an unreadable CA certificate).
+    #[error("TLS settings for {url}")]
+    Tls {
+        /// Where.
+        url: String,
+        /// The transport's reason.
+        #[source]
+        source: tonic::transport::Error,
     },
     /// Nothing answered there.
     #[error("cannot connect to {url}")]
@@ -48,15 +63,22 @@ pub(crate) fn incoming(
     })
 }
 
-/// The endpoint for a `grpc://host:port` (or `http://`) URL.
-pub(crate) fn endpoint(url: &str) -> Result<Endpoint, ConnectError> {
-    let http = match url.split_once("://") {
-        Some(("grpc" | "grpc+tcp" | "http", rest)) => format!("http://{rest}"),
-        None => format!("http://{url}"),
+/// The endpoint for a `grpc://host:port` (or `http://`) URL; `grpc+tls://` (or
+/// `https://`) connects with TLS, trusting the certificates of `credentials`.
+pub(crate) fn endpoint(url: &str, credentials: &Credentials) -> Result<Endpoint, ConnectError> {
+    let (http, secure) = match url.split_once("://") {
+        Some(("grpc" | "grpc+tcp" | "http", rest)) => (format!("http://{rest}"), false),
+        Some(("grpc+tls" | "https", rest)) => (format!("https://{rest}"), true),
+        None => (format!("http://{url}"), false),
         _ => return Err(ConnectError::InvalidUrl { url: url.to_string() }),
     };
-    let endpoint =
+    let mut endpoint =
         Endpoint::from_shared(http).map_err(|_| ConnectError::InvalidUrl { url: url.to_string() })?;
+    if secure {
+        endpoint = endpoint
+            .tls_config(tls::client_config(credentials.tls_ca()))
+            .map_err(|source| ConnectError::Tls { url: url.to_string(), source })?;
+    }
     Ok(endpoint
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))
@@ -64,12 +86,13 @@ pub(crate) fn endpoint(url: &str) -> Result<Endpoint, ConnectError> {
         .keep_alive_timeout(Duration::from_secs(20)))
 }
 
-/// Connects to a Dusk process.
-pub(crate) async fn connect(url: &str) -> Result<Channel, ConnectError> {
-    endpoint(url)?
+/// Connects to a Dusk process, showing `credentials` on every call.
+pub(crate) async fn connect(url: &str, credentials: &Credentials) -> Result<DuskChannel, ConnectError> {
+    let channel = endpoint(url, credentials)?
         .connect()
         .await
-        .map_err(|source| ConnectError::Unreachable { url: url.to_string(), source })
+        .map_err(|source| ConnectError::Unreachable { url: url.to_string(), source })?;
+    Ok(InterceptedService::new(channel, credentials.interceptor()))
 }
 
 #[cfg(test)]
@@ -78,8 +101,10 @@ mod tests {
 
     #[test]
     fn urls_accept_grpc_and_bare_host_port() {
-        assert!(endpoint("grpc://127.0.0.1:8786").is_ok());
-        assert!(endpoint("127.0.0.1:8786").is_ok());
-        assert!(matches!(endpoint("s3://bucket"), Err(ConnectError::InvalidUrl { .. })));
+        let none = Credentials::default();
+        assert!(endpoint("grpc://127.0.0.1:8786", &none).is_ok());
+        assert!(endpoint("127.0.0.1:8786", &none).is_ok());
+        assert!(endpoint("grpc+tls://localhost:8786", &none).is_ok());
+        assert!(matches!(endpoint("s3://bucket", &none), Err(ConnectError::InvalidUrl { .. })));
     }
 }

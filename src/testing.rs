@@ -16,6 +16,7 @@ use tokio::process::{Child, Command};
 use crate::client::{Client, ClientError};
 use crate::config::{SchedulerConfig, WorkerConfig};
 use crate::scheduler::{Scheduler, SchedulerError, SchedulerHandle};
+use crate::security::{ClusterSecret, Credentials, Security};
 use crate::worker::{Worker, WorkerError, WorkerExit, WorkerHandle};
 
 /// Why a test cluster could not start or do what was asked.
@@ -106,9 +107,15 @@ impl LocalCluster {
         self.scheduler.url()
     }
 
-    /// A new client of this cluster.
+    /// A new client of this cluster, with the cluster's credentials.
     pub async fn client(&self) -> Result<Client, ClientError> {
-        Client::connect(&self.url()).await
+        Client::connect_with(&self.url(), self.credentials()).await
+    }
+
+    /// What the cluster's own processes show: a cluster token when the scheduler
+    /// config has a secret, and its trusted certificates.
+    pub fn credentials(&self) -> Credentials {
+        self.spec.scheduler.security.credentials("test-client")
     }
 
     /// Starts one more worker like the others; returns its index.
@@ -119,6 +126,7 @@ impl LocalCluster {
         config.resources = self.spec.resources.clone();
         config.spill_dir = Some(self.spill_root.clone());
         config.heartbeat_interval = Duration::from_millis(200);
+        config.security = Security { users: None, ..self.spec.scheduler.security.clone() };
         let worker = Worker::start(config).await?;
         self.workers.push(Some(worker));
         Ok(self.workers.len() - 1)
@@ -176,6 +184,7 @@ pub async fn wait_for_workers(client: &Client, n: usize) -> Result<(), TestingEr
 pub struct ProcessCluster {
     child: Child,
     url: String,
+    credentials: Credentials,
 }
 
 impl ProcessCluster {
@@ -228,8 +237,21 @@ impl ProcessCluster {
             .ok_or_else(|| TestingError::Process("exited before printing its address".into()))?;
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let cluster = ProcessCluster { child, url };
-        let client = Client::connect(&cluster.url).await?;
+        // With `--auth basic`, the cluster's secret is in its state directory; with TLS,
+        // its certificate is the one to trust.
+        let mut security = Security {
+            secret: ClusterSecret::from_file(&state_dir.join("cluster-secret")).ok(),
+            ..Default::default()
+        };
+        if let Some(cert) = extra.iter().position(|a| *a == "--tls-cert").and_then(|i| extra.get(i + 1)) {
+            security.tls_ca = Some(
+                crate::security::tls::read_pem(Path::new(cert))
+                    .map_err(|e| TestingError::Process(e.to_string()))?,
+            );
+        }
+        let credentials = security.credentials("test-client");
+        let cluster = ProcessCluster { child, url, credentials };
+        let client = cluster.client().await?;
         wait_for_workers(&client, workers).await?;
         Ok(cluster)
     }
@@ -237,6 +259,11 @@ impl ProcessCluster {
     /// `grpc://127.0.0.1:<port>` of the scheduler.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A client with the cluster's credentials (its secret and certificate, if any).
+    pub async fn client(&self) -> Result<Client, ClientError> {
+        Client::connect_with(&self.url, self.credentials.clone()).await
     }
 
     /// The `dusk local` process id.

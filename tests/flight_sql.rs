@@ -408,3 +408,43 @@ async fn a_worker_refuses_an_expired_ticket() -> Result {
     cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn substrait_plans_run_like_the_sql_they_came_from() -> Result {
+    use arrow_flight::sql::{CommandStatementSubstraitPlan, ProstMessageExt, SubstraitPlan};
+    use prost::Message;
+
+    let (dir, cluster) = cluster().await?;
+    // DataFusion's own producer plans the query against the same tables in-process.
+    let reference = SessionContext::new();
+    for statement in tpch::create_tables(dir.path()) {
+        reference.sql(&statement).await?.collect().await?;
+    }
+    let sql = "SELECT n_name, count(*) AS suppliers FROM nation JOIN supplier ON s_nationkey = n_nationkey \
+               GROUP BY n_name ORDER BY suppliers DESC, n_name";
+    let logical = reference.sql(sql).await?.into_optimized_plan()?;
+    let plan = datafusion_substrait::logical_plan::producer::to_substrait_plan(&logical, &reference.state())?;
+    let command = |plan: Vec<u8>| {
+        let plan = SubstraitPlan { plan: plan.into(), version: String::new() };
+        let command = CommandStatementSubstraitPlan { plan: Some(plan), transaction_id: None };
+        arrow_flight::FlightDescriptor::new_cmd(command.as_any().encode_to_vec())
+    };
+
+    let mut flight = FlightClient::new(channel(&cluster.url()).await?);
+    let info = flight.get_flight_info(command(plan.encode_to_vec())).await?;
+    let mut client = sql_client(&cluster.url()).await?;
+    let got = read_all(&mut client, &info).await?;
+    let want = reference.sql(sql).await?.collect().await?;
+    assert_eq!(
+        arrow::util::pretty::pretty_format_batches(&got)?.to_string(),
+        arrow::util::pretty::pretty_format_batches(&want)?.to_string()
+    );
+
+    // Bytes that are no plan: refused with a message that says so, and the server goes on.
+    let refused = flight.get_flight_info(command(b"\x0a\xff\xff not a plan".to_vec())).await.unwrap_err();
+    assert!(refused.to_string().contains("Substrait"), "{refused}");
+    let info = client.execute("SELECT 1".into(), None).await?;
+    assert_eq!(rows(&read_all(&mut client, &info).await?), 1);
+    cluster.shutdown().await;
+    Ok(())
+}

@@ -12,6 +12,7 @@ mod memory;
 mod process;
 mod python;
 mod s3;
+mod security;
 mod slt;
 mod sql;
 mod support;

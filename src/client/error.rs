@@ -14,6 +14,9 @@ pub enum ClientError {
     /// The scheduler could not be reached.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// The credentials in the environment could not be read.
+    #[error("credentials: {0}")]
+    Credentials(#[from] crate::security::SecurityError),
     /// The scheduler refused a call.
     #[error("scheduler {url}: {}", .source.message())]
     Scheduler {

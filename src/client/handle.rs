@@ -21,6 +21,7 @@ use super::{ClientError, SubmitOptions, gather};
 use crate::collections::delayed::{Delayed, DelayedTuple};
 use crate::functions::TaskFunction;
 use crate::graph::TaskKey;
+use crate::security::Credentials;
 
 /// Tasks per frame when submitting a large `map`.
 const SUBMIT_CHUNK: usize = 4096;
@@ -43,10 +44,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the scheduler at `url` (`grpc://host:port`).
+    /// Connects to the scheduler at `url` (`grpc://host:port`, or `grpc+tls://` for TLS)
+    /// with the credentials of the environment: a cluster token when
+    /// `DUSK_CLUSTER_SECRET` is set, the certificates of `DUSK_TLS_CA` (see
+    /// [`Credentials::from_env`]).
     pub async fn connect(url: &str) -> Result<Client, ClientError> {
+        Self::connect_with(url, Credentials::from_env()?).await
+    }
+
+    /// Connects to the scheduler at `url` showing `credentials`.
+    pub async fn connect_with(url: &str, credentials: Credentials) -> Result<Client, ClientError> {
         let name = format!("client-{}", std::process::id());
-        Ok(Client { shared: session::connect(url, &name).await? })
+        Ok(Client { shared: session::connect(url, &name, credentials).await? })
     }
 
     /// The scheduler's URL.

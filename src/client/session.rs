@@ -22,12 +22,12 @@ use dusk_flight::messages::{ClientEvents, ClientHello, ClientUpdate, ValueKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tonic::Streaming;
-use tonic::transport::Channel;
 
 use super::ClientError;
 use super::key_table::{KeyStatus, KeyTable};
 use crate::data_client::DataClient;
-use crate::net;
+use crate::net::{self, DuskChannel};
+use crate::security::Credentials;
 
 /// Largest gRPC message the client accepts or sends.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
@@ -39,7 +39,7 @@ pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) keys: Arc<KeyTable>,
     pub(crate) data: DataClient,
-    scheduler: FlightServiceClient<Channel>,
+    scheduler: FlightServiceClient<DuskChannel>,
     commands: mpsc::UnboundedSender<ClientUpdate>,
     inbound: tokio::task::JoinHandle<()>,
 }
@@ -74,8 +74,12 @@ impl Shared {
 }
 
 /// Opens a session with the scheduler at `url`.
-pub(crate) async fn connect(url: &str, name: &str) -> Result<Arc<Shared>, ClientError> {
-    let channel = net::connect(url).await?;
+pub(crate) async fn connect(
+    url: &str,
+    name: &str,
+    credentials: Credentials,
+) -> Result<Arc<Shared>, ClientError> {
+    let channel = net::connect(url, &credentials).await?;
     let mut scheduler = FlightServiceClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -94,7 +98,7 @@ pub(crate) async fn connect(url: &str, name: &str) -> Result<Arc<Shared>, Client
         url: url.to_string(),
         id,
         keys,
-        data: DataClient::new(),
+        data: DataClient::new(credentials),
         scheduler,
         commands,
         inbound,

@@ -23,6 +23,9 @@ pub enum SchedulerError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("TLS certificate and key of the scheduler")]
+    Tls(#[source] tonic::transport::Error),
     /// A part of the scheduler could not be set up.
     #[error("the scheduler could not start: {0}")]
     Startup(String),

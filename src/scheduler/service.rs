@@ -27,10 +27,12 @@ use tonic::{Status, Streaming};
 
 use super::SchedulerError;
 use super::event_loop::{self, Event};
-use super::flight_sql::FlightSqlState;
+use super::flight_sql::{FlightSqlState, SchedulerFlight};
 use super::query::QueryEngine;
 use crate::config::SchedulerConfig;
 use crate::net::FlightStream;
+use crate::security::guard::{AuthLayer, Open};
+use crate::security::{Claims, Role};
 
 /// How long open connections get to close when the scheduler shuts down.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -55,22 +57,28 @@ impl Scheduler {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state_dir = config.state_dir.clone();
         let (proxy_results, result_ttl) = (config.proxy_results, config.result_ttl);
+        let security = config.security.clone();
         let event_loop = tokio::spawn(event_loop::run(config, events_rx, shutdown_rx.clone()));
         let queries = QueryEngine::start(events_tx.clone(), state_dir.as_deref())
             .await
             .map_err(|_| SchedulerError::EventLoopGone)?;
         let signer = TicketSigner::generate().map_err(|e| SchedulerError::Startup(e.to_string()))?;
-        let sql = FlightSqlState::new(&queries, signer, proxy_results, result_ttl)
+        let sql = FlightSqlState::new(&queries, signer, proxy_results, result_ttl, &security)
             .map_err(|e| SchedulerError::Startup(e.message().to_string()))?;
-        let service =
-            FlightServiceServer::new(SchedulerService { events: events_tx, queries, sql: Arc::new(sql) })
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let authenticated = security.secret.is_some();
+        let service = SchedulerService { events: events_tx, queries, sql: Arc::new(sql), authenticated };
+        let service = FlightServiceServer::new(SchedulerFlight(service))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let mut server = tonic::transport::Server::builder().tcp_nodelay(true);
+        if let Some(identity) = &security.tls {
+            server = server.tls_config(identity.server_config()).map_err(SchedulerError::Tls)?;
+        }
+        let mut server = server.layer(AuthLayer::new(security.issuer(), Open::Handshake));
         let incoming = crate::net::incoming(listener);
         let mut stop = shutdown_rx;
         let server = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
+            let result = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -79,7 +87,13 @@ impl Scheduler {
             result.map_err(|source| SchedulerError::Serve { addr: local, source })
         });
         tracing::info!(scheduler.addr = %local, "scheduler listening");
-        Ok(SchedulerHandle { addr: local, shutdown: shutdown_tx, server, event_loop })
+        Ok(SchedulerHandle {
+            addr: local,
+            scheme: security.scheme(),
+            shutdown: shutdown_tx,
+            server,
+            event_loop,
+        })
     }
 }
 
@@ -87,6 +101,7 @@ impl Scheduler {
 #[derive(Debug)]
 pub struct SchedulerHandle {
     addr: SocketAddr,
+    scheme: &'static str,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), SchedulerError>>,
     event_loop: tokio::task::JoinHandle<()>,
@@ -100,7 +115,7 @@ impl SchedulerHandle {
 
     /// `grpc://host:port` for clients and workers.
     pub fn url(&self) -> String {
-        format!("grpc://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Tells workers to stop and stops serving. Connections still open after a grace
@@ -126,6 +141,8 @@ pub(crate) struct SchedulerService {
     events: mpsc::UnboundedSender<Event>,
     pub(crate) queries: Arc<QueryEngine>,
     pub(crate) sql: Arc<FlightSqlState>,
+    /// Whether calls carry tokens (the cluster has a secret).
+    authenticated: bool,
 }
 
 fn gone() -> Status {
@@ -286,14 +303,19 @@ impl SchedulerService {
     /// A worker's or Rust client's long-lived `DoExchange`.
     pub(crate) async fn exchange(
         &self,
-        mut frames: Streaming<FlightData>,
+        request: tonic::Request<Streaming<FlightData>>,
     ) -> Result<FlightStream<FlightData>, Status> {
+        let from_cluster = request.extensions().get::<Claims>().is_some_and(|c| c.role == Role::Cluster);
+        let mut frames = request.into_inner();
         let first = frames
             .next()
             .await
             .ok_or_else(|| Status::invalid_argument("exchange closed before its first frame"))??;
         let role = first.flight_descriptor.as_ref().and_then(|d| d.path.first()).map(String::as_str);
         match role {
+            Some("worker") if self.authenticated && !from_cluster => Err(Status::permission_denied(
+                "only the cluster's own processes (holding the cluster secret) may join as workers",
+            )),
             Some("worker") => self.worker_stream(first, frames).await,
             Some("client") => self.client_stream(first, frames).await,
             other => Err(Status::invalid_argument(format!(

@@ -30,6 +30,7 @@ use super::event_loop::WorkerEvent;
 use super::result_store::ResultStore;
 use crate::graph::{TaskKey, Value};
 use crate::net::FlightStream;
+use crate::security::{Claims, Role};
 
 /// The key result tickets are checked with, once the scheduler has sent it.
 pub(crate) type TicketKey = Arc<RwLock<Option<TicketSigner>>>;
@@ -40,6 +41,9 @@ pub(crate) struct DataPlane {
     pub(crate) store: Arc<ResultStore>,
     pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
     pub(crate) tickets: TicketKey,
+    /// Whether the cluster authenticates: then a `DoGet` by key (not a signed result
+    /// ticket) needs a cluster token.
+    pub(crate) authenticated: bool,
 }
 
 impl DataPlane {
@@ -167,9 +171,16 @@ impl FlightService for DataPlane {
     }
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        let from_cluster = request.extensions().get::<Claims>().is_some_and(|c| c.role == Role::Cluster);
         let ticket = request.into_inner().ticket;
         if is_signed(&ticket) {
             return self.signed_result(&ticket).await.map(Response::new);
+        }
+        if self.authenticated && !from_cluster {
+            return Err(Status::unauthenticated(format!(
+                "worker {} serves results by key only to the cluster's own processes",
+                self.name
+            )));
         }
         let ticket: FetchTicket = decode_message(&ticket, "fetch ticket")?;
         if ticket.keys.is_empty() {

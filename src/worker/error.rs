@@ -70,6 +70,9 @@ pub enum WorkerError {
         #[source]
         source: io::Error,
     },
+    /// The data plane's certificate or key could not be used.
+    #[error("TLS certificate and key of the data plane")]
+    Tls(#[source] tonic::transport::Error),
     /// The scheduler could not be reached.
     #[error(transparent)]
     Connect(#[from] crate::net::ConnectError),

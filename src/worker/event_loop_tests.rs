@@ -17,7 +17,7 @@ struct Harness {
 fn harness() -> Harness {
     let spill = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(ResultStore::new(StoreConfig::new(1 << 30, spill.path())).expect("store"));
-    let peers = Arc::new(DataClient::new());
+    let peers = Arc::new(DataClient::new(Default::default()));
     let stages = Arc::new(StageRunner::new(store.clone(), peers.clone(), "w".into()));
     let executor = Executor::start(1, Resources::none()).expect("executor");
     let (events_tx, events) = mpsc::unbounded_channel();

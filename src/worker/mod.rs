@@ -46,6 +46,8 @@ use crate::config::WorkerConfig;
 use crate::data_client::DataClient;
 use crate::functions::FunctionRegistry;
 use crate::net;
+use crate::security::Security;
+use crate::security::guard::{AuthLayer, Open};
 
 /// Largest gRPC message a worker accepts or sends.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
@@ -128,7 +130,7 @@ impl Worker {
             None if config.listen_host == "0.0.0.0" => "127.0.0.1".to_string(),
             None => config.listen_host.clone(),
         };
-        let data_addr = format!("grpc://{host}:{port}");
+        let data_addr = format!("{}://{host}:{port}", config.security.scheme());
         let name = config.name.clone().unwrap_or_else(|| data_addr.clone());
         let spill_dir = config
             .spill_dir
@@ -151,11 +153,13 @@ impl Worker {
                 store: store.clone(),
                 events: events_tx.clone(),
                 tickets: tickets.clone(),
+                security: config.security.clone(),
             },
             stop_rx.clone(),
-        );
+        )?;
 
-        let channel = net::connect(&config.scheduler_url).await?;
+        let credentials = config.security.credentials(&name);
+        let channel = net::connect(&config.scheduler_url, &credentials).await?;
         let mut scheduler = FlightServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -183,7 +187,7 @@ impl Worker {
 
         let executor = Executor::start(config.threads, config.resources.iter().cloned().collect())
             .map_err(WorkerError::ExecutorStart)?;
-        let peers = Arc::new(DataClient::new());
+        let peers = Arc::new(DataClient::new(credentials));
         let stages = Arc::new(stage::StageRunner::new(store.clone(), peers.clone(), name.clone()));
         let lp = WorkerLoop::new(
             name.clone(),
@@ -209,24 +213,32 @@ struct DataPlaneParts {
     store: Arc<ResultStore>,
     events: mpsc::UnboundedSender<WorkerEvent>,
     tickets: data_plane::TicketKey,
+    security: Security,
 }
 
 fn serve_data_plane(
     listener: tokio::net::TcpListener,
     parts: DataPlaneParts,
     mut stop: watch::Receiver<bool>,
-) {
+) -> Result<(), WorkerError> {
+    let issuer = parts.security.issuer();
     let service = data_plane::DataPlane {
         name: parts.name,
         store: parts.store,
         events: parts.events,
         tickets: parts.tickets,
+        authenticated: issuer.is_some(),
     };
     let service = FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let mut server = tonic::transport::Server::builder();
+    if let Some(identity) = &parts.security.tls {
+        server = server.tls_config(identity.server_config()).map_err(WorkerError::Tls)?;
+    }
+    let mut server = server.layer(AuthLayer::new(issuer, Open::DoGet));
     tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
+        let served = server
             .add_service(service)
             .serve_with_incoming_shutdown(net::incoming(listener), async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -236,6 +248,7 @@ fn serve_data_plane(
             tracing::error!(error = %error_chain(&e), "worker data plane stopped");
         }
     });
+    Ok(())
 }
 
 async fn run(

@@ -12,6 +12,7 @@ import adbc_driver_flightsql.dbapi as flight_sql
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from flight_commands import statement_query_command
 
 URL = os.environ.get("DUSK_URL", "grpc://127.0.0.1:8786")
 HOST, PORT = URL.removeprefix("grpc://").rsplit(":", 1)
@@ -150,23 +151,27 @@ def test_cancel_stops_a_long_query(conn):
         assert scalar(again, "SELECT count(*) FROM nation") == 25
 
 
-def statement_query_command(sql):
-    """A Flight SQL CommandStatementQuery packed in protobuf Any, encoded by hand."""
+def test_substrait_plan_from_datafusion_runs(conn):
+    from datafusion import SessionContext
+    from datafusion.substrait import Serde
 
-    def field(number, payload):
-        tag = bytes([(number << 3) | 2])
-        n, length = len(payload), b""
-        while True:
-            byte = n & 0x7F
-            n >>= 7
-            length += bytes([byte | (0x80 if n else 0)])
-            if not n:
-                break
-        return tag + length + payload
+    table = pa.table({"k": pa.array(range(100), pa.int64()), "v": pa.array([i * 2.0 for i in range(100)])})
+    with conn.cursor() as cur:
+        cur.adbc_ingest("py_substrait", table, mode="replace")
+    # DataFusion's own producer plans against a table of the same name and schema.
+    ctx = SessionContext()
+    ctx.register_record_batches("py_substrait", [table.to_batches()])
+    plan = Serde.serialize_bytes("SELECT k, v FROM py_substrait WHERE k >= 90 ORDER BY k", ctx)
+    with conn.cursor() as cur:
+        cur.execute(plan)  # bytes: ADBC sends them as a Substrait plan
+        got = cur.fetch_arrow_table()
+    assert got.column("k").to_pylist() == list(range(90, 100))
+    assert got.column("v").to_pylist() == [k * 2.0 for k in range(90, 100)]
 
-    command = field(1, sql.encode())
-    type_url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
-    return field(1, type_url) + field(2, command)
+
+def test_a_corrupt_substrait_plan_is_refused_with_a_message(conn):
+    with conn.cursor() as cur, pytest.raises(Exception, match="(?i)substrait"):
+        cur.execute(b"\x0a\xff\xff not a plan")
 
 
 def test_pyarrow_flight_reads_every_endpoint():

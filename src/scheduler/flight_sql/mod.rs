@@ -11,6 +11,8 @@
 //! whose fault it was: `InvalidArgument` for bad SQL, `NotFound` for an unknown handle,
 //! `Unimplemented` for transactions.
 
+mod dispatch;
+mod login;
 mod metadata;
 mod prepared;
 mod results;
@@ -26,12 +28,13 @@ use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionBeginSavepointRequest, ActionBeginSavepointResult, ActionBeginTransactionRequest,
     ActionBeginTransactionResult, ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, ActionEndSavepointRequest, ActionEndTransactionRequest, Any,
-    CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
-    CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
-    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
-    CommandStatementIngest, CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult,
-    ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCreatePreparedStatementResult, ActionCreatePreparedSubstraitPlanRequest, ActionEndSavepointRequest,
+    ActionEndTransactionRequest, Any, CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas,
+    CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
+    CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementIngest, CommandStatementQuery,
+    CommandStatementSubstraitPlan, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, SubstraitPlan, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightData,
@@ -49,6 +52,8 @@ use tonic::{Request, Response, Status, Streaming};
 use super::query::{IfExists, IfMissing, QueryEngine, QueryError};
 use super::service::SchedulerService;
 use crate::net::FlightStream;
+use crate::security::Security;
+pub(crate) use dispatch::SchedulerFlight;
 pub(crate) use results::HeldResults;
 use results::{Delivery, arrow_status, flight_status};
 
@@ -67,6 +72,7 @@ pub(crate) struct FlightSqlState {
     xdbc: XdbcTypeInfoData,
     /// Every result through the scheduler (`--proxy-results`).
     proxy_results: bool,
+    login: login::Login,
 }
 
 impl FlightSqlState {
@@ -75,13 +81,15 @@ impl FlightSqlState {
         signer: dusk_flight::ticket::TicketSigner,
         proxy_results: bool,
         result_ttl: std::time::Duration,
+        security: &Security,
     ) -> Result<Self, Status> {
         Ok(FlightSqlState {
             prepared: Default::default(),
-            results: HeldResults::new(signer, result_ttl),
+            results: HeldResults::new(signer, result_ttl, security.credentials("scheduler")),
             sql_info: sql_info::build(engine.catalog())?,
             xdbc: metadata::xdbc_types()?,
             proxy_results,
+            login: login::Login::new(security),
         })
     }
 
@@ -177,6 +185,33 @@ fn affected_rows(batches: &[arrow::array::RecordBatch]) -> i64 {
 }
 
 impl SchedulerService {
+    /// The `FlightInfo` that reads finished statements, for the descriptor that asked.
+    async fn answer(
+        &self,
+        results: Vec<SqlResult>,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let info = self.sql.results.deliver(&self.queries, results, delivery(&self.sql, &request)).await?;
+        Ok(Response::new(info.with_descriptor(request.into_inner())))
+    }
+
+    /// Keeps a planned statement under a new handle and describes it to the client.
+    fn open_prepared(
+        &self,
+        text: String,
+        plan: LogicalPlan,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let prepared = prepared::Prepared::new(text, plan).map_err(plan_error)?;
+        let dataset_schema = encode_schema(&prepared.dataset_schema()).map_err(arrow_status)?;
+        let parameter_schema = encode_schema(&prepared.parameter_schema()).map_err(arrow_status)?;
+        let handle = self.sql.prepared.insert(prepared);
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle,
+            dataset_schema,
+            parameter_schema,
+        })
+    }
+
     async fn run_prepared(&self, handle: &[u8]) -> Result<Vec<SqlResult>, Status> {
         let prepared = self.sql.prepared.get(handle).ok_or_else(|| prepared::unknown_handle(handle))?;
         let plans = prepared.executions().map_err(plan_error)?;
@@ -255,6 +290,16 @@ impl SchedulerService {
     }
 }
 
+/// What stands for a Substrait plan's text where a statement's SQL would go.
+const SUBSTRAIT_TEXT: &str = "-- Substrait plan";
+
+/// The serialized `substrait.Plan` of a Substrait command.
+fn substrait_bytes(plan: Option<SubstraitPlan>) -> Result<bytes::Bytes, Status> {
+    plan.map(|p| p.plan)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Status::invalid_argument("the Substrait command carries no plan"))
+}
+
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -263,11 +308,16 @@ impl FlightSqlService for SchedulerService {
 
     async fn do_handshake(
         &self,
-        _request: Request<Streaming<HandshakeRequest>>,
+        request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<HandshakeStream>, Status> {
-        // No authentication: every client is welcome and needs no token.
-        let response = HandshakeResponse { protocol_version: 0, payload: Default::default() };
-        Ok(Response::new(futures::stream::once(async { Ok(response) }).boxed()))
+        let token = self.sql.login.handshake(request.metadata())?;
+        let payload = token.clone().unwrap_or_default().into();
+        let reply = HandshakeResponse { protocol_version: 0, payload };
+        let mut response = Response::new(futures::stream::once(async { Ok(reply) }).boxed());
+        if let Some(header) = token.and_then(|t| format!("Bearer {t}").parse().ok()) {
+            response.metadata_mut().insert("authorization", header);
+        }
+        Ok(response)
     }
 
     async fn get_flight_info_statement(
@@ -279,9 +329,20 @@ impl FlightSqlService for SchedulerService {
             return Err(no_transactions());
         }
         let result = guarded(self.queries.execute(&query.query)).await?;
-        let info =
-            self.sql.results.deliver(&self.queries, vec![result], delivery(&self.sql, &request)).await?;
-        Ok(Response::new(info.with_descriptor(request.into_inner())))
+        self.answer(vec![result], request).await
+    }
+
+    async fn get_flight_info_substrait_plan(
+        &self,
+        query: CommandStatementSubstraitPlan,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        if query.transaction_id.is_some() {
+            return Err(no_transactions());
+        }
+        let plan = self.queries.prepare_substrait(&substrait_bytes(query.plan)?).await?;
+        let result = guarded(self.queries.execute_prepared(SUBSTRAIT_TEXT, plan)).await?;
+        self.answer(vec![result], request).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -290,8 +351,7 @@ impl FlightSqlService for SchedulerService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let results = self.run_prepared(&cmd.prepared_statement_handle).await?;
-        let info = self.sql.results.deliver(&self.queries, results, delivery(&self.sql, &request)).await?;
-        Ok(Response::new(info.with_descriptor(request.into_inner())))
+        self.answer(results, request).await
     }
 
     async fn get_flight_info_catalogs(
@@ -564,15 +624,19 @@ impl FlightSqlService for SchedulerService {
         }
         let sql = dusk_flight::placeholders::number_question_marks(&query.query).into_owned();
         let plan: LogicalPlan = self.queries.prepare(&sql).await.map_err(Status::from)?;
-        let prepared = prepared::Prepared::new(sql, plan).map_err(plan_error)?;
-        let dataset_schema = encode_schema(&prepared.dataset_schema()).map_err(arrow_status)?;
-        let parameter_schema = encode_schema(&prepared.parameter_schema()).map_err(arrow_status)?;
-        let handle = self.sql.prepared.insert(prepared);
-        Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: handle,
-            dataset_schema,
-            parameter_schema,
-        })
+        self.open_prepared(sql, plan)
+    }
+
+    async fn do_action_create_prepared_substrait_plan(
+        &self,
+        query: ActionCreatePreparedSubstraitPlanRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        if query.transaction_id.is_some() {
+            return Err(no_transactions());
+        }
+        let plan = self.queries.prepare_substrait(&substrait_bytes(query.plan)?).await?;
+        self.open_prepared(SUBSTRAIT_TEXT.to_string(), plan)
     }
 
     async fn do_action_close_prepared_statement(
@@ -643,7 +707,7 @@ impl FlightSqlService for SchedulerService {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<FlightStream<FlightData>>, Status> {
-        self.exchange(request.into_inner()).await.map(Response::new)
+        self.exchange(request).await.map(Response::new)
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

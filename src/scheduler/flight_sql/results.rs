@@ -39,6 +39,7 @@ use tonic::Status;
 use super::super::query::QueryEngine;
 use crate::data_client::DataClient;
 use crate::net::FlightStream;
+use crate::security::Credentials;
 
 /// Results up to this size come through the scheduler in one endpoint.
 pub(crate) const SMALL_RESULT_BYTES: u64 = 8 << 20;
@@ -80,11 +81,13 @@ pub(crate) struct HeldResults {
 }
 
 impl HeldResults {
-    pub(crate) fn new(signer: TicketSigner, ttl: Duration) -> Self {
+    /// Holds results for `ttl`, signs tickets with `signer` and reads from workers
+    /// showing `credentials`.
+    pub(crate) fn new(signer: TicketSigner, ttl: Duration, credentials: Credentials) -> Self {
         HeldResults {
             next: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
-            data: Arc::new(DataClient::new()),
+            data: Arc::new(DataClient::new(credentials)),
             signer,
             ttl,
         }

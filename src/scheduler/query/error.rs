@@ -37,7 +37,10 @@ impl From<QueryError> for tonic::Status {
     fn from(e: QueryError) -> Self {
         match &e {
             QueryError::Plan(
-                DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..),
+                DataFusionError::SQL(..)
+                | DataFusionError::Plan(_)
+                | DataFusionError::SchemaError(..)
+                | DataFusionError::Substrait(_),
             ) => tonic::Status::invalid_argument(e.to_string()),
             QueryError::Plan(DataFusionError::NotImplemented(_)) => {
                 tonic::Status::unimplemented(e.to_string())

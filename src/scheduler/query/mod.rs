@@ -192,6 +192,22 @@ impl QueryEngine {
         Ok(self.catalog.state().create_logical_plan(sql).await?)
     }
 
+    /// Plans a Substrait plan (the bytes of a `substrait.Plan` message, as ADBC and
+    /// DataFusion's producers send) against the catalog. Only queries: a plan that would
+    /// change the catalog is refused, since the catalog log replays SQL text.
+    pub(crate) async fn prepare_substrait(&self, bytes: &[u8]) -> Result<LogicalPlan, QueryError> {
+        let plan = datafusion_substrait::serializer::deserialize_bytes(bytes)?;
+        let plan =
+            datafusion_substrait::logical_plan::consumer::from_substrait_plan(&self.catalog.state(), &plan)
+                .await?;
+        if changes_catalog(&plan) {
+            return Err(QueryError::Plan(DataFusionError::NotImplemented(
+                "Substrait plans that change the catalog: send DDL and DML as SQL".to_string(),
+            )));
+        }
+        Ok(plan)
+    }
+
     /// Runs a statement [`Self::prepare`] planned (with its parameters bound); `sql` is its
     /// text, kept in the catalog log if the statement changes the catalog.
     pub(crate) async fn execute_prepared(
