@@ -6,6 +6,7 @@
 //! dusk worker    grpc://HOST:8786 [--threads N] [--memory-limit 4GiB] [--spill-dir DIR]
 //! dusk gen tpch  --scale SF --output DIR
 //! dusk passwd    NAME --file users.txt
+//! dusk sql       [grpc://HOST:8786] [-c SQL]... [-f FILE] [--format table|csv|json|ndjson|markdown]
 //! ```
 //!
 //! Security (all off by default): `--auth basic --users FILE` makes every call carry a
@@ -13,7 +14,7 @@
 //! up). `--tls-cert/--tls-key` serve TLS; `--tls-ca` says which certificates to trust.
 //!
 //! Exit codes: 0 on success, 2 when the command could not start (bad arguments, a port
-//! in use, no scheduler at the URL). Errors print as one line, `dusk: <cause chain>`.
+//! in use, no scheduler at the URL); `dusk sql` exits with 1 when a statement failed. Errors print as one line, `dusk: <cause chain>`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +22,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, SchedulerConfig, WorkerConfig};
-use crate::local::{self, LocalConfig};
+use crate::local::{self, Front, LocalConfig};
+use crate::repl::{self, ConnectOptions, Format, ReplOptions};
 use crate::security::secret::SECRET_ENV;
 use crate::security::tls::{self, TlsFiles};
 use crate::security::{ClusterSecret, Security, SecurityError, Users};
@@ -44,9 +46,45 @@ enum Command {
     /// Generate sample data.
     #[command(subcommand)]
     Gen(GenCommand),
+    /// A SQL prompt (or script runner) on any Flight SQL server.
+    Sql(SqlArgs),
     /// Add a user to a users file (or change their password); the password is read from
     /// DUSK_PASSWORD, or prompted for.
     Passwd(PasswdArgs),
+}
+
+#[derive(Debug, Args)]
+struct SqlArgs {
+    /// The Flight SQL server.
+    #[arg(default_value = "grpc://127.0.0.1:8786")]
+    url: String,
+    /// Run this statement or meta-command, then exit (repeatable).
+    #[arg(short = 'c', long = "command")]
+    commands: Vec<String>,
+    /// Run the statements in this file, then exit.
+    #[arg(short = 'f', long)]
+    file: Option<PathBuf>,
+    /// How results print.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Without a terminal, go on after a statement fails (the exit code is still 1).
+    #[arg(long)]
+    continue_on_error: bool,
+    /// Log in as this user; the password comes from DUSK_PASSWORD or is prompted for.
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// A bearer token to send instead of logging in.
+    #[arg(long, env = "DUSK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Connect with TLS (as a grpc+tls:// URL does).
+    #[arg(long)]
+    tls: bool,
+    /// Certificates (PEM) to trust for TLS [default: the system's roots].
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// History file [default: `history` in the state directory].
+    #[arg(long, env = "DUSK_HISTORY")]
+    history: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -127,7 +165,8 @@ struct LocalArgs {
     /// Directory for spill files [default: under the system temp dir].
     #[arg(long)]
     spill_dir: Option<PathBuf>,
-    /// Serve in the foreground without an interactive prompt.
+    /// Serve in the foreground without the SQL prompt (also when stdin is not a
+    /// terminal).
     #[arg(long)]
     no_repl: bool,
     /// Directory for what outlives the cluster (SQL catalog, sample data)
@@ -285,25 +324,68 @@ fn parse_resource(text: &str) -> Result<(String, f64), String> {
 /// Runs the `dusk` command with this process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // A prompt shares the terminal with the logs: only warnings then.
+    let prompt = match &cli.command {
+        Command::Local(args) => repl_wanted(args),
+        Command::Sql(_) => true,
+        _ => false,
+    };
+    init_logging(if prompt { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        let done = match cli.command {
             Command::Local(args) => run_local(args).await,
             Command::Scheduler(args) => run_scheduler(args).await,
             Command::Worker(args) => run_worker(args).await,
             Command::Gen(GenCommand::Tpch(args)) => run_gen_tpch(args).await,
             Command::Passwd(args) => run_passwd(args),
-        }
+            Command::Sql(args) => return run_sql(args).await,
+        };
+        done.map(|()| ExitCode::SUCCESS)
     });
     runtime.shutdown_background();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(&*e),
     }
+}
+
+/// Whether `dusk local` opens the SQL prompt: unless told not to, or not at a terminal.
+fn repl_wanted(args: &LocalArgs) -> bool {
+    use std::io::IsTerminal;
+    !args.no_repl && std::io::stdin().is_terminal()
+}
+
+async fn run_sql(args: SqlArgs) -> Result<ExitCode, BoxError> {
+    let mut url = args.url;
+    if args.tls {
+        url = match url.split_once("://") {
+            Some((_, rest)) => format!("grpc+tls://{rest}"),
+            None => format!("grpc+tls://{url}"),
+        };
+    }
+    let password = match &args.user {
+        None => None,
+        Some(user) => Some(match std::env::var("DUSK_PASSWORD") {
+            Ok(p) => p,
+            Err(_) => rpassword::prompt_password(format!("Password for user {user}: "))?,
+        }),
+    };
+    let tls_ca = args.tls_ca.as_deref().map(std::fs::read).transpose()?;
+    let options = ReplOptions {
+        connect: ConnectOptions { url, user: args.user, password, token: args.token, tls_ca },
+        commands: args.commands,
+        file: args.file,
+        format: args.format,
+        continue_on_error: args.continue_on_error,
+        history: args.history,
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let ok = tokio::task::spawn_blocking(move || repl::run(options, runtime)).await??;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
@@ -311,15 +393,16 @@ fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DUSK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
+    let prompt = repl_wanted(&args);
     let workers = args.workers.max(1);
     let threads = args.threads_per_worker.unwrap_or_else(|| (config::available_cores() / workers).max(1));
     let memory_limit = args.memory_limit.unwrap_or_else(|| config::total_memory_bytes() / workers as u64);
@@ -363,11 +446,10 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
         state_dir,
         sample_data: !args.no_sample_data,
         tls_files,
+        quiet_workers: prompt,
     };
-    if !args.no_repl {
-        eprintln!("dusk: no interactive prompt yet; serving in the foreground (as with --no-repl)");
-    }
-    local::run(config).await?;
+    let front = if prompt { Front::Prompt(ReplOptions::default()) } else { Front::Foreground };
+    local::run(config, front).await?;
     Ok(())
 }
 

@@ -41,6 +41,7 @@ pub mod graph;
 pub mod local;
 mod net;
 pub mod object_stores;
+pub mod repl;
 pub mod scheduler;
 pub mod security;
 pub mod testing;

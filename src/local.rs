@@ -7,7 +7,11 @@
 //! `--die-with-parent` and exit when this process dies, however it dies (SIGKILL
 //! included), and when their scheduler connection closes.
 //!
-//! Shutdown on Ctrl-C or SIGTERM: stop restarting, send SIGTERM to every worker, wait up
+//! With a SQL prompt ([`Front::Prompt`]) the cluster serves until the prompt ends;
+//! workers run in their own process group, so a Ctrl-C that cancels a query at the
+//! prompt never reaches them.
+//!
+//! Shutdown on Ctrl-C or SIGTERM (or the prompt's end): stop restarting, send SIGTERM to every worker, wait up
 //! to [`WORKER_STOP_GRACE`] for them, SIGKILL the rest, stop the scheduler.
 
 use std::path::PathBuf;
@@ -18,10 +22,11 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::config::SchedulerConfig;
+use crate::repl::ReplOptions;
 use crate::scheduler::{Scheduler, SchedulerError};
-use crate::security::Credentials;
 use crate::security::secret::SECRET_ENV;
 use crate::security::tls::TlsFiles;
+use crate::security::{Credentials, Role};
 
 /// How long workers get to exit after SIGTERM before they are killed.
 pub const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
@@ -57,6 +62,19 @@ pub struct LocalConfig {
     /// The certificate and key the scheduler serves TLS with (`scheduler.security.tls`),
     /// handed to the workers too, which also trust it.
     pub tls_files: Option<TlsFiles>,
+    /// Workers log only warnings (unless `DUSK_LOG` says otherwise), to keep a prompt
+    /// in the same terminal readable.
+    pub quiet_workers: bool,
+}
+
+/// What holds the terminal while the cluster runs.
+#[derive(Debug)]
+pub enum Front {
+    /// Serve in the foreground until Ctrl-C or SIGTERM.
+    Foreground,
+    /// A SQL prompt on the cluster (its URL and credentials are filled in); the cluster
+    /// stops when it ends, or on SIGTERM.
+    Prompt(ReplOptions),
 }
 
 /// Scale factor of the sample TPC-H `dusk local` registers.
@@ -79,8 +97,8 @@ pub enum LocalError {
     },
 }
 
-/// Runs the local cluster until Ctrl-C or SIGTERM.
-pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
+/// Runs the local cluster until Ctrl-C or SIGTERM, or until the prompt ends.
+pub async fn run(config: LocalConfig, front: Front) -> Result<(), LocalError> {
     let scheduler =
         Scheduler::bind(&format!("{}:{}", config.host, config.port), config.scheduler.clone()).await?;
     let url = scheduler.url();
@@ -105,10 +123,33 @@ pub async fn run(config: LocalConfig) -> Result<(), LocalError> {
         nannies.push(tokio::spawn(nanny(config.clone(), url.clone(), index, child, stop_rx.clone())));
     }
     let credentials = config.scheduler.security.credentials("local");
-    let sample = config
+    let mut sample = config
         .sample_data
         .then(|| tokio::spawn(register_sample_data(url.clone(), config.state_dir.clone(), credentials)));
-    shutdown_signal().await;
+    match front {
+        Front::Foreground => shutdown_signal().await,
+        Front::Prompt(mut options) => {
+            // The first prompt already sees the sample tables.
+            if let Some(sample) = sample.take() {
+                let _ = sample.await;
+            }
+            let security = &config.scheduler.security;
+            options.connect.url = url.clone();
+            options.connect.token =
+                security.issuer().map(|issuer| issuer.issue("local-prompt", Role::Cluster, None));
+            options.connect.tls_ca = security.tls_ca.as_deref().map(<[u8]>::to_vec);
+            let runtime = tokio::runtime::Handle::current();
+            let prompt = tokio::task::spawn_blocking(move || crate::repl::run(options, runtime));
+            tokio::select! {
+                ended = prompt => match ended {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => eprintln!("dusk: {}", dusk_flight::envelope::error_chain(&e)),
+                    Err(e) => eprintln!("dusk: the prompt stopped: {e}"),
+                },
+                () = terminate_signal() => {}
+            }
+        }
+    }
     if let Some(sample) = sample {
         sample.abort();
     }
@@ -154,6 +195,11 @@ async fn register_sample_data(url: String, state_dir: PathBuf, credentials: Cred
 fn spawn_worker(config: &LocalConfig, url: &str, index: usize) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
+    // Its own process group: Ctrl-C at a prompt in this terminal is not for workers.
+    cmd.process_group(0);
+    if config.quiet_workers && std::env::var_os("DUSK_LOG").is_none() {
+        cmd.env("DUSK_LOG", "warn");
+    }
     cmd.arg("worker")
         .arg(url)
         .arg("--threads")
@@ -237,6 +283,16 @@ pub(crate) fn send_signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill(2) takes a pid and a signal number and touches no memory of ours.
     unsafe {
         libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+/// Resolves on SIGTERM (never, where it cannot be watched).
+async fn terminate_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -27,24 +27,25 @@ pub(crate) enum QueryError {
 /// DataFusion's message for people: a parser error reads `sql parser error: Expected ...`
 /// rather than its debug form inside `SQL error: ParserError("...")`.
 fn plan_message(e: &DataFusionError) -> String {
-    match e {
+    match e.find_root() {
         DataFusionError::SQL(parser, _) => parser.to_string(),
-        other => other.to_string(),
+        _ => e.to_string(),
     }
 }
 
 impl From<QueryError> for tonic::Status {
     fn from(e: QueryError) -> Self {
+        // A planning error may come wrapped (with a diagnostic or context): its code is
+        // that of its root.
         match &e {
-            QueryError::Plan(
+            QueryError::Plan(plan) => match plan.find_root() {
                 DataFusionError::SQL(..)
                 | DataFusionError::Plan(_)
                 | DataFusionError::SchemaError(..)
-                | DataFusionError::Substrait(_),
-            ) => tonic::Status::invalid_argument(e.to_string()),
-            QueryError::Plan(DataFusionError::NotImplemented(_)) => {
-                tonic::Status::unimplemented(e.to_string())
-            }
+                | DataFusionError::Substrait(_) => tonic::Status::invalid_argument(e.to_string()),
+                DataFusionError::NotImplemented(_) => tonic::Status::unimplemented(e.to_string()),
+                _ => tonic::Status::internal(e.to_string()),
+            },
             QueryError::Cancelled(_) => tonic::Status::cancelled(e.to_string()),
             QueryError::ShuttingDown => tonic::Status::unavailable(e.to_string()),
             _ => tonic::Status::internal(e.to_string()),
