@@ -36,10 +36,16 @@ struct Run {
 
 /// Runs `dusk sql URL ARGS...` with `stdin` piped in.
 async fn sql(url: &str, args: &[&str], stdin: &str) -> Result<Run> {
+    sql_with_env(url, args, stdin, &[]).await
+}
+
+/// [`sql`] with environment variables set.
+async fn sql_with_env(url: &str, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Result<Run> {
     let mut child = tokio::process::Command::new(dusk_binary())
         .arg("sql")
         .arg(url)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -146,14 +152,21 @@ async fn errors_set_the_exit_code_and_stop_unless_told_to_go_on() -> Result {
 /// `dusk sql URL` in a pseudo-terminal, with its history in `history`.
 fn prompt(url: &str, history: &std::path::Path) -> Result<PtySession> {
     let mut command = std::process::Command::new(dusk_binary());
-    command.arg("sql").arg(url).env("DUSK_HISTORY", history).env("TERM", "xterm").env("COLUMNS", "120");
-    let mut session = rexpect::session::spawn_command(command, Some(20_000))?;
-    session.exp_string("dusk=> ")?;
-    Ok(session)
+    command
+        .arg("sql")
+        .arg(url)
+        .env("DUSK_HISTORY", history)
+        .env("TERM", "xterm")
+        // `\e` runs the editor on the statement's file: this one edits without a terminal.
+        .env("EDITOR", "sed -i s/41/42/")
+        .env_remove("VISUAL");
+    Ok(rexpect::session::spawn_command(command, Some(20_000))?)
 }
 
-/// Types `line` and Enter.
+/// Waits for the prompt, then types `line` and Enter. Keys typed before the line editor
+/// is ready would be lost when it takes over the terminal.
 fn enter(session: &mut PtySession, line: &str) -> Result {
+    session.exp_string("dusk=> ")?;
     session.send(line)?;
     session.send("\r")?;
     session.flush()?;
@@ -200,7 +213,15 @@ async fn an_interactive_session_in_a_terminal() -> Result {
         enter(&mut s, "SELECT 40 + 2 AS answer;")?;
         s.exp_string("42")?;
 
+        // `\e` edits the last statement in $EDITOR and runs what was saved.
+        enter(&mut s, "SELECT 41 AS edited;")?;
+        s.exp_string("(1 row)")?;
+        enter(&mut s, "\\e")?;
+        s.exp_string("SELECT 42 AS edited")?;
+        s.exp_string("42")?;
+
         // A statement over two lines, and a table name completed with Tab.
+        s.exp_string("dusk=> ")?;
         s.send("SELECT count(*) AS n\r")?;
         s.send("FROM linei\t;\r")?;
         s.flush()?;
@@ -217,6 +238,7 @@ async fn an_interactive_session_in_a_terminal() -> Result {
     let (url_for_pty, history_for_pty) = (url.clone(), history.clone());
     tokio::task::spawn_blocking(move || -> Result {
         let mut s = prompt(&url_for_pty, &history_for_pty)?;
+        s.exp_string("dusk=> ")?;
         s.send("\x1b[A")?;
         s.send("\r")?;
         s.flush()?;
@@ -253,7 +275,6 @@ async fn ctrl_c_cancels_a_long_query_and_returns_to_the_prompt() -> Result {
     let mut session = tokio::task::spawn_blocking(move || -> Result<PtySession> {
         session.send_control('c')?;
         session.exp_string("cancelled")?;
-        session.exp_string("dusk=> ")?;
         Ok(session)
     })
     .await??;
@@ -307,7 +328,6 @@ async fn dusk_local_opens_the_prompt_and_stops_with_it() -> Result {
             .env("TERM", "xterm");
         let mut s = rexpect::session::spawn_command(command, Some(60_000))?;
         s.exp_string("Dusk scheduler listening on grpc://")?;
-        s.exp_string("dusk=> ")?;
         enter(&mut s, "CREATE TABLE t AS SELECT * FROM (VALUES (1, 'one'), (2, 'two')) AS v(id, name);")?;
         s.exp_string("OK")?;
         enter(&mut s, "SELECT upper(name) AS shout FROM t WHERE id = 2;")?;
@@ -319,5 +339,38 @@ async fn dusk_local_opens_the_prompt_and_stops_with_it() -> Result {
         Ok(())
     })
     .await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_in_with_a_password() -> Result {
+    use dusk::config::SchedulerConfig;
+    use dusk::security::{ClusterSecret, Security, Users};
+    use dusk::testing::ClusterSpec;
+
+    let dir = tempfile::tempdir()?;
+    let users = dir.path().join("users");
+    dusk::security::users::set_password(&users, "alice", "wonderland")?;
+    let security = Security {
+        secret: Some(ClusterSecret::generate()?),
+        users: Some(Users::load(&users)?),
+        ..Default::default()
+    };
+    let mut spec = ClusterSpec::new(1, 1);
+    spec.scheduler = SchedulerConfig { security, ..spec.scheduler };
+    let cluster = LocalCluster::start_with(spec).await?;
+    let url = cluster.url();
+    let args = ["-u", "alice", "--format", "csv", "-c", "SELECT 'in' AS status"];
+
+    let good = sql_with_env(&url, &args, "", &[("DUSK_PASSWORD", "wonderland")]).await?;
+    assert_eq!(good.code, Some(0), "{}", good.stderr);
+    assert_eq!(good.stdout, "status\nin\n");
+    let wrong = sql_with_env(&url, &args, "", &[("DUSK_PASSWORD", "looking-glass")]).await?;
+    assert_eq!(wrong.code, Some(2));
+    assert!(wrong.stderr.contains("invalid user name or password"), "{}", wrong.stderr);
+    let anonymous = sql(&url, &["-c", "SELECT 1"], "").await?;
+    assert_eq!(anonymous.code, Some(1));
+    assert!(anonymous.stderr.contains("authentication required"), "{}", anonymous.stderr);
+    cluster.shutdown().await;
     Ok(())
 }

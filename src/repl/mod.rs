@@ -61,14 +61,8 @@ pub struct ReplOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplError {
     /// The server could not be reached, or refused the login.
-    #[error("cannot connect to {url}: {source}")]
-    Connect {
-        /// The server.
-        url: String,
-        /// Why.
-        #[source]
-        source: ConnectionError,
-    },
+    #[error(transparent)]
+    Connect(#[from] ConnectionError),
     /// A script could not be read.
     #[error("cannot read {path}")]
     Read {
@@ -86,10 +80,7 @@ pub enum ReplError {
 /// Runs `dusk sql` on this (blocking) thread, calling into `runtime` for network work.
 /// Returns whether every statement succeeded.
 pub fn run(options: ReplOptions, runtime: Handle) -> Result<bool, ReplError> {
-    let url = options.connect.url.clone();
-    let connection = runtime
-        .block_on(Connection::open(options.connect.clone()))
-        .map_err(|source| ReplError::Connect { url, source })?;
+    let connection = runtime.block_on(Connection::open(options.connect.clone()))?;
     let interactive = options.commands.is_empty() && options.file.is_none() && std::io::stdin().is_terminal();
     let mut session = Session {
         connection,
