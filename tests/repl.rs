@@ -311,6 +311,35 @@ async fn the_client_works_with_a_flight_sql_server_that_is_not_dusk() -> Result 
     let failed = sql(&server, &["-c", "SELECT * FROM nowhere"], "").await?;
     assert_eq!(failed.code, Some(1));
     assert!(failed.stderr.contains("nowhere"), "{}", failed.stderr);
+
+    // Interactive, on a 10-line screen: a long result goes through the pager, a short
+    // one does not.
+    let home = tempfile::tempdir()?;
+    let history = home.path().join("history");
+    tokio::task::spawn_blocking(move || -> Result {
+        let mut command = std::process::Command::new(dusk_binary());
+        command
+            .arg("sql")
+            .arg(&server)
+            .env("DUSK_HISTORY", &history)
+            .env("TERM", "xterm")
+            .env("LINES", "10")
+            .env("PAGER", "sed s/^/paged:/")
+            .env_remove("DUSK_PAGER");
+        let mut s = rexpect::session::spawn_command(command, Some(20_000))?;
+        enter(&mut s, "SELECT value AS n FROM generate_series(1, 30);")?;
+        s.exp_string("paged:(30 rows)")?;
+        enter(&mut s, "SELECT 'short' AS s;")?;
+        s.exp_string("\r\n short\r\n(1 row)")?;
+        enter(&mut s, "\\pager off")?;
+        s.exp_string("Pager usage is off.")?;
+        enter(&mut s, "SELECT value AS n FROM generate_series(1, 30);")?;
+        s.exp_string("\r\n 30\r\n(30 rows)")?;
+        s.send_control('d')?;
+        s.exp_eof()?;
+        Ok(())
+    })
+    .await??;
     Ok(())
 }
 

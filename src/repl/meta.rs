@@ -19,6 +19,7 @@ Catalog
 Output
   \\x [on|off]        expanded rows (one record per row)
   \\timing [on|off]   print how long each statement took
+  \\pager [on|off]    page results longer than the screen ($PAGER, else less)
   \\format NAME       table, csv, json, ndjson or markdown
   \\o [FILE]          send results to FILE (no FILE: back to the terminal)
 Input
@@ -44,6 +45,7 @@ pub(crate) enum Meta {
     /// `None` toggles.
     Expanded(Option<bool>),
     Timing(Option<bool>),
+    Pager(Option<bool>),
     /// `None` shows the current format.
     Format(Option<Format>),
     /// `None` goes back to standard output.
@@ -84,6 +86,7 @@ pub(crate) fn parse(line: &str) -> Result<Meta, String> {
         "\\dn" => Meta::Schemas,
         "\\x" => Meta::Expanded(on_off(&arg)?),
         "\\timing" => Meta::Timing(on_off(&arg)?),
+        "\\pager" => Meta::Pager(on_off(&arg)?),
         "\\format" | "\\pset" => match arg {
             None => Meta::Format(None),
             Some(name) => Meta::Format(Some(Format::parse(&name).ok_or_else(|| {

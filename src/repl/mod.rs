@@ -4,7 +4,8 @@
 //! server. Interactive sessions get line editing, history across sessions, Ctrl-R
 //! search and tab completion ([`editor`]); statements end with `;` and may span lines
 //! ([`statements`]); lines starting with `\` are meta-commands ([`meta`]). Results print
-//! as they stream in ([`format`]). Ctrl-C while a query runs drops the call, which
+//! as they stream in ([`format`]), through a pager when they outgrow the screen
+//! ([`pager`]). Ctrl-C while a query runs drops the call, which
 //! cancels the query on the server, and returns to the prompt.
 //!
 //! Without a terminal (`-c`, `-f`, a pipe) statements run in order and the first error
@@ -14,6 +15,7 @@ mod connection;
 mod editor;
 pub mod format;
 mod meta;
+mod pager;
 mod statements;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -94,6 +96,7 @@ pub fn run(options: ReplOptions, runtime: Handle) -> Result<bool, ReplError> {
         stop_on_error: !options.continue_on_error && !interactive,
         interactive,
         interrupts: None,
+        pager: true,
     };
     if !options.commands.is_empty() {
         let mut ok = true;
@@ -135,6 +138,8 @@ struct Session {
     last: Option<String>,
     stop_on_error: bool,
     interactive: bool,
+    /// Long results go through a pager (`\pager`).
+    pager: bool,
     /// Ctrl-C while a statement runs, watched from the first statement on.
     interrupts: Option<tokio::signal::unix::Signal>,
 }
@@ -303,6 +308,10 @@ impl Session {
                 self.expanded = on.unwrap_or(!self.expanded);
                 println!("Expanded display is {}.", if self.expanded { "on" } else { "off" });
             }
+            Meta::Pager(on) => {
+                self.pager = on.unwrap_or(!self.pager);
+                println!("Pager usage is {}.", if self.pager { "on" } else { "off" });
+            }
             Meta::Timing(on) => {
                 self.timing = on.unwrap_or(!self.timing);
                 println!("Timing is {}.", if self.timing { "on" } else { "off" });
@@ -427,9 +436,18 @@ impl Session {
         Layout { expanded: self.expanded, width }
     }
 
+    /// Where results go: the `\o` file, the terminal through the pager when they
+    /// outgrow the screen, or standard output.
     fn out(&self) -> Box<dyn Write> {
-        match self.output.as_ref().and_then(|f| f.try_clone().ok()) {
-            Some(file) => Box::new(file),
+        if let Some(file) = self.output.as_ref().and_then(|f| f.try_clone().ok()) {
+            return Box::new(file);
+        }
+        let screen = (self.interactive && self.pager && std::io::stdout().is_terminal())
+            .then(terminal_height)
+            .flatten();
+        match screen {
+            // Room for the prompt under the page.
+            Some(height) => Box::new(pager::Paged::new(height.saturating_sub(1).max(1))),
             None => Box::new(std::io::stdout().lock()),
         }
     }
@@ -544,8 +562,18 @@ fn changes_catalog(sql: &str) -> bool {
     matches!(first.as_str(), "CREATE" | "DROP" | "ALTER")
 }
 
+/// Columns of the terminal, else `$COLUMNS`.
 fn terminal_width() -> Option<usize> {
-    terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
+    terminal_size::terminal_size().map(|(w, _)| w.0 as usize).or_else(|| env_size("COLUMNS"))
+}
+
+/// Lines of the terminal, else `$LINES`.
+fn terminal_height() -> Option<usize> {
+    terminal_size::terminal_size().map(|(_, h)| h.0 as usize).or_else(|| env_size("LINES"))
+}
+
+fn env_size(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok().filter(|n| *n > 0)
 }
 
 /// Opens `text` in `$VISUAL`/`$EDITOR` (default `vi`) and returns what was saved.
