@@ -22,3 +22,8 @@ pub const SQL: &str = "dusk.sql";
 pub const SQL_CLOSE: &str = "dusk.sql_close";
 /// Scheduler: drop results cached by `DataFrame::cache()` (`UncacheRequest` → empty).
 pub const SQL_UNCACHE: &str = "dusk.sql_uncache";
+/// Scheduler: how the running SQL queries stand (empty → `QueryProgress`).
+pub const QUERY_PROGRESS: &str = "dusk.query_progress";
+/// Scheduler, internal: unfinished tasks under each stage prefix (`StagePrefixes` →
+/// `StageCounts`).
+pub const STAGE_COUNTS: &str = "dusk.stage_counts";

@@ -60,3 +60,59 @@ pub struct UncacheRequest {
     #[prost(uint64, repeated, tag = "1")]
     pub ids: Vec<u64>,
 }
+
+/// `dusk.query_progress` answer: every SQL query running on the workers.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct QueryProgress {
+    /// Oldest first.
+    #[prost(message, repeated, tag = "1")]
+    pub queries: Vec<RunningQuery>,
+}
+
+/// How far one running query is.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RunningQuery {
+    /// The query's id (`q<epoch>.<n>`).
+    #[prost(string, tag = "1")]
+    pub query: String,
+    /// Since its stages were submitted.
+    #[prost(uint64, tag = "2")]
+    pub elapsed_ms: u64,
+    /// Stages in its graph.
+    #[prost(uint32, tag = "3")]
+    pub stages: u32,
+    /// Stages whose every task has finished.
+    #[prost(uint32, tag = "4")]
+    pub stages_done: u32,
+    /// Tasks in its graph.
+    #[prost(uint64, tag = "5")]
+    pub tasks: u64,
+    /// Tasks that have finished.
+    #[prost(uint64, tag = "6")]
+    pub tasks_done: u64,
+}
+
+/// `dusk.stage_counts` request: key prefixes of stages (`sql-<query>/stage-<n>/`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StagePrefixes {
+    /// The prefixes to count under.
+    #[prost(string, repeated, tag = "1")]
+    pub prefixes: Vec<String>,
+}
+
+/// `dusk.stage_counts` answer: tasks not yet finished (waiting, queued or processing)
+/// under each prefix asked for.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StageCounts {
+    /// By prefix.
+    #[prost(map = "string, uint64", tag = "1")]
+    pub unfinished: std::collections::HashMap<String, u64>,
+}
+
+/// The stage prefix (`sql-<query>/stage-<n>/`) of a SQL task's key, `None` for other keys.
+pub fn stage_prefix(key: &str) -> Option<&str> {
+    if !key.starts_with("sql-") {
+        return None;
+    }
+    key.rfind("/part-").map(|at| &key[..=at])
+}

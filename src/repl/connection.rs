@@ -101,15 +101,33 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    /// `tasks: 3 processing, 10 waiting, 5 done · 2 workers`, or `None` when the server
-    /// does not tell.
+    /// `stage 2/4 · tasks 37/120` for the newest running query, or (from a scheduler
+    /// without query progress) the cluster's task counts; `None` when the server does
+    /// not tell.
     pub(crate) async fn poll(&mut self) -> Option<String> {
-        let action = arrow_flight::Action {
-            r#type: dusk_flight::actions::CLUSTER_INFO.to_string(),
-            body: Default::default(),
-        };
+        match self.query_progress().await {
+            Some(line) => Some(line),
+            None => self.cluster_tasks().await,
+        }
+    }
+
+    async fn query_progress(&mut self) -> Option<String> {
+        let body = self.action(dusk_flight::actions::QUERY_PROGRESS).await?;
+        let progress: dusk_flight::query::QueryProgress =
+            dusk_flight::envelope::decode_message(&body, "query progress").ok()?;
+        let query = progress.queries.last()?;
+        let stage = (query.stages_done + 1).min(query.stages);
+        Some(format!("stage {stage}/{} · tasks {}/{}", query.stages, query.tasks_done, query.tasks))
+    }
+
+    async fn action(&mut self, kind: &str) -> Option<bytes::Bytes> {
+        let action = arrow_flight::Action { r#type: kind.to_string(), body: Default::default() };
         let mut answers = self.client.do_action(action).await.ok()?.into_inner();
-        let body = answers.next().await?.ok()?.body;
+        Some(answers.next().await?.ok()?.body)
+    }
+
+    async fn cluster_tasks(&mut self) -> Option<String> {
+        let body = self.action(dusk_flight::actions::CLUSTER_INFO).await?;
         let info: dusk_flight::messages::ClusterInfo =
             dusk_flight::envelope::decode_message(&body, "cluster info").ok()?;
         let count =

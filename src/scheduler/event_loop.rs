@@ -19,6 +19,7 @@ use dusk_flight::messages::{
     ClientEvents, ClientUpdate, DatasetKeys, DatasetList, DatasetName, PublishRequest, ScatterTargetRequest,
     ScatterTargets, TaskHistory, TaskHistoryRequest, WorkerHello, WorkerInstructions, WorkerUpdate,
 };
+use dusk_flight::query::StagePrefixes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
 
@@ -169,6 +170,10 @@ impl Loop {
                 Ok(encode_message(&ScatterTargets { addrs }))
             }
             actions::CLUSTER_INFO => Ok(encode_message(&self.state.cluster_info())),
+            actions::STAGE_COUNTS => {
+                let r: StagePrefixes = decode_message(body, "stage prefixes")?;
+                Ok(encode_message(&self.state.unfinished_by_stage(r.prefixes)))
+            }
             actions::TASK_HISTORY => {
                 let request: TaskHistoryRequest = decode_message(body, "task history request")?;
                 Ok(encode_message(&TaskHistory { runs: self.state.history.with_prefix(&request.prefix) }))

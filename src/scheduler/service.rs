@@ -18,7 +18,7 @@ use bytes::Bytes;
 use dusk_flight::actions;
 use dusk_flight::envelope::{decode_message, encode_message, from_flight_data, to_flight_data};
 use dusk_flight::messages::{ClientUpdate, WorkerInstructions, WorkerUpdate};
-use dusk_flight::query::{QueryId, SqlRequest, UncacheRequest};
+use dusk_flight::query::{QueryId, SqlRequest, StageCounts, StagePrefixes, UncacheRequest};
 use dusk_flight::ticket::TicketSigner;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -271,6 +271,13 @@ impl SchedulerService {
                 self.queries.uncache(&request.ids);
                 Bytes::new()
             }
+            actions::QUERY_PROGRESS => {
+                let prefixes = StagePrefixes { prefixes: self.queries.stage_prefixes() };
+                let ask =
+                    Action { r#type: actions::STAGE_COUNTS.to_string(), body: encode_message(&prefixes) };
+                let counts: StageCounts = decode_message(&self.loop_action(ask).await?, "stage counts")?;
+                encode_message(&self.queries.progress(&counts))
+            }
             kind if kind.starts_with("dusk.") => self.loop_action(action).await?,
             other => {
                 return Err(Status::invalid_argument(format!(
@@ -296,6 +303,7 @@ impl SchedulerService {
             SQL,
             SQL_CLOSE,
             SQL_UNCACHE,
+            QUERY_PROGRESS,
         ];
         kinds.iter().map(|k| ActionType { r#type: k.to_string(), description: String::new() }).collect()
     }

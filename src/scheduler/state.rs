@@ -13,6 +13,7 @@ use dusk_flight::messages::{
     ClientUpdate, ClusterInfo, FailureKind, KeyReady, TaskFailed, ValueKind, WorkerHello, WorkerInfo,
     WorkerUpdate,
 };
+use dusk_flight::query::{StageCounts, stage_prefix};
 
 use super::outbox::Outbox;
 use super::records::{ClientId, ClientRecord, TaskRecord, TaskState, WorkerId, WorkerRecord};
@@ -550,6 +551,20 @@ impl SchedulerState {
             return Vec::new();
         }
         (0..count).map(|i| workers[i % workers.len()].data_addr.clone()).collect()
+    }
+
+    /// Tasks not yet finished (waiting, queued or processing) under each stage prefix.
+    pub(crate) fn unfinished_by_stage(&self, prefixes: Vec<String>) -> StageCounts {
+        let mut unfinished: HashMap<String, u64> = prefixes.into_iter().map(|p| (p, 0)).collect();
+        for (key, record) in &self.tasks {
+            if !record.state.is_active() {
+                continue;
+            }
+            if let Some(n) = stage_prefix(key.as_str()).and_then(|p| unfinished.get_mut(p)) {
+                *n += 1;
+            }
+        }
+        StageCounts { unfinished }
     }
 
     /// Task counts by state.

@@ -24,6 +24,7 @@ mod catalog_log;
 mod error;
 mod ingest;
 mod locations;
+mod progress;
 mod tables;
 mod tracker;
 
@@ -53,6 +54,7 @@ use dusk_flight::messages::{
     Arg, ClientUpdate, ClusterInfo, StageSpec, StoreSpec, TaskFailed, TaskHistory, TaskHistoryRequest,
     TaskSpec, arg,
 };
+use dusk_flight::query::{QueryProgress, StageCounts};
 use dusk_flight::query::{ResultPartition, SqlResult};
 use dusk_sql::{
     ShuffleReaderExec, StageGraph, decode_logical_plan, encode_plan, query_prefix, resolve_catalog_tables,
@@ -61,6 +63,7 @@ use dusk_sql::{
 pub(crate) use error::QueryError;
 pub(crate) use ingest::{IfExists, IfMissing};
 use locations::Locations;
+use progress::ProgressBoard;
 use tables::ManagedTables;
 use tokio::sync::mpsc;
 use tracker::{KeyEvent, Tracker};
@@ -89,6 +92,8 @@ pub(crate) struct QueryEngine {
     caches: Caches,
     /// Object stores statements have named.
     locations: Locations,
+    /// Queries running on the workers, for progress reports.
+    progress: ProgressBoard,
 }
 
 impl QueryEngine {
@@ -111,6 +116,7 @@ impl QueryEngine {
             tracker,
             epoch: format!("{epoch:04x}"),
             next_query: AtomicU64::new(1),
+            progress: ProgressBoard::default(),
             open: Mutex::new(HashMap::new()),
             read: Mutex::new(HashMap::new()),
             log: state_dir.map(CatalogLog::new),
@@ -217,6 +223,17 @@ impl QueryEngine {
     ) -> Result<SqlResult, QueryError> {
         let (query, ctx) = self.start_query().await?;
         self.execute_planned(query, &ctx, sql, plan).await
+    }
+
+    /// How the queries running on the workers stand, given the unfinished tasks the
+    /// event loop counted under the stage prefixes of [`Self::stage_prefixes`].
+    pub(crate) fn progress(&self, counts: &StageCounts) -> QueryProgress {
+        self.progress.report(counts)
+    }
+
+    /// The stage prefixes of the running queries.
+    pub(crate) fn stage_prefixes(&self) -> Vec<String> {
+        self.progress.prefixes()
     }
 
     /// The shared catalog, for metadata calls.
@@ -454,7 +471,9 @@ impl QueryEngine {
         let schema = graph.final_stage().plan.schema();
         let finals = graph.stage_keys(graph.final_stage().id);
         let mut events = self.tracker.watch(&finals);
-        let mut running = Running { engine: self, keys: finals.clone(), finished: false };
+        let mut running =
+            Running { engine: self, query: query.clone(), keys: finals.clone(), finished: false };
+        self.progress.start(&query, specs.iter().map(|s| s.key.as_str()));
         self.tracker.send(ClientUpdate { submit: specs, want: finals.clone(), ..Default::default() });
         let mut ready = HashMap::with_capacity(finals.len());
         while ready.len() < finals.len() {
@@ -526,12 +545,14 @@ fn already_exists(ctx: &SessionContext, plan: &LogicalPlan) -> bool {
 /// A query in flight: cancels its tasks if dropped before it finished.
 struct Running<'a> {
     engine: &'a QueryEngine,
+    query: String,
     keys: Vec<String>,
     finished: bool,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
+        self.engine.progress.end(&self.query);
         if !self.finished {
             self.engine.tracker.forget(&self.keys);
             self.engine.tracker.send(ClientUpdate { cancel: self.keys.clone(), ..Default::default() });
