@@ -422,7 +422,7 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
     }
     if let Some(secret) = &security.secret {
         let path = secret_file;
-        write_secret(&path, secret)?;
+        crate::security::users::write_private(&path, secret.expose())?;
         println!(
             "Authentication on: users from {}; Rust clients set {SECRET_ENV}=$(cat {})",
             args.auth.users.as_deref().unwrap_or(std::path::Path::new("?")).display(),
@@ -477,19 +477,6 @@ fn run_passwd(args: PasswdArgs) -> Result<(), BoxError> {
     }
     crate::security::users::set_password(&args.file, &args.name, &password)?;
     println!("Set the password of {} in {}", args.name, args.file.display());
-    Ok(())
-}
-
-/// Keeps the secret of a local cluster where its owner's Rust programs can read it.
-fn write_secret(path: &std::path::Path, secret: &ClusterSecret) -> Result<(), BoxError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.write_all(secret.expose().as_bytes())?;
     Ok(())
 }
 

@@ -88,11 +88,17 @@ pub(crate) fn endpoint(url: &str, credentials: &Credentials) -> Result<Endpoint,
 
 /// Connects to a Dusk process, showing `credentials` on every call.
 pub(crate) async fn connect(url: &str, credentials: &Credentials) -> Result<DuskChannel, ConnectError> {
-    let channel = endpoint(url, credentials)?
+    let channel = connect_channel(url, credentials).await?;
+    Ok(InterceptedService::new(channel, credentials.interceptor()))
+}
+
+/// The bare channel to `url` (TLS settings from `credentials`, no token added), for a
+/// caller that adds the token itself once it has one.
+pub(crate) async fn connect_channel(url: &str, credentials: &Credentials) -> Result<Channel, ConnectError> {
+    endpoint(url, credentials)?
         .connect()
         .await
-        .map_err(|source| ConnectError::Unreachable { url: url.to_string(), source })?;
-    Ok(InterceptedService::new(channel, credentials.interceptor()))
+        .map_err(|source| ConnectError::Unreachable { url: url.to_string(), source })
 }
 
 #[cfg(test)]

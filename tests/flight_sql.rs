@@ -15,7 +15,7 @@ use dusk::tpch;
 use futures::TryStreamExt;
 use tonic::transport::Channel;
 
-use crate::support::eventually;
+use crate::support::{eventually, register_tpch};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -59,14 +59,8 @@ fn rows(batches: &[RecordBatch]) -> usize {
 
 /// A 2-worker cluster with TPC-H SF 0.01 registered.
 async fn cluster() -> Result<(tempfile::TempDir, LocalCluster)> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || tpch::generate(0.01, &path, 2)).await??;
     let cluster = LocalCluster::start(2, 2).await?;
-    let client = cluster.client().await?;
-    for statement in tpch::create_tables(dir.path()) {
-        client.sql(&statement).await?;
-    }
+    let dir = register_tpch(&cluster.client().await?).await?;
     Ok((dir, cluster))
 }
 

@@ -5,10 +5,9 @@
 
 use std::path::PathBuf;
 
-use dusk::Client;
 use dusk::testing::ProcessCluster;
 
-use crate::support::dusk_binary;
+use crate::support::{dusk_binary, register_tpch};
 
 type Result = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -39,19 +38,6 @@ async fn pytest(file: &str, env: &[(&str, &str)]) -> Result {
     assert!(output.status.success(), "pytest {file} failed:\n{stdout}\n{stderr}");
     println!("{stdout}");
     Ok(())
-}
-
-/// Registers TPC-H SF 0.01 through `client`; the files live in the returned directory.
-async fn register_tpch(
-    client: &Client,
-) -> std::result::Result<tempfile::TempDir, Box<dyn std::error::Error + Send + Sync>> {
-    let data = tempfile::tempdir()?;
-    let dir = data.path().to_path_buf();
-    tokio::task::spawn_blocking(move || dusk::tpch::generate(0.01, &dir, 2)).await??;
-    for statement in dusk::tpch::create_tables(data.path()) {
-        client.sql(&statement).await?;
-    }
-    Ok(data)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,24 +6,17 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use dusk::testing::LocalCluster;
-use dusk::tpch;
 use rexpect::session::PtySession;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{dusk_binary, eventually, tasks_in};
+use crate::support::{dusk_binary, eventually, register_tpch, tasks_in};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A 1-worker cluster with TPC-H SF 0.01 registered.
 async fn cluster() -> Result<(tempfile::TempDir, LocalCluster)> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || tpch::generate(0.01, &path, 2)).await??;
     let cluster = LocalCluster::start(1, 2).await?;
-    let client = cluster.client().await?;
-    for statement in tpch::create_tables(dir.path()) {
-        client.sql(&statement).await?;
-    }
+    let dir = register_tpch(&cluster.client().await?).await?;
     Ok((dir, cluster))
 }
 

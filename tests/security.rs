@@ -9,10 +9,12 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
 use arrow_flight::{FlightClient, FlightDescriptor, FlightInfo, Ticket};
+use dusk::Client;
 use dusk::config::{SchedulerConfig, WorkerConfig};
 use dusk::security::{ClusterSecret, Credentials, Security, TlsIdentity, Users};
 use dusk::testing::{ClusterSpec, LocalCluster};
-use dusk::{Client, tpch};
+
+use crate::support::register_tpch;
 use futures::TryStreamExt;
 use prost::Message;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -62,17 +64,6 @@ async fn read_all(
 
 fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
-}
-
-/// Registers TPC-H SF 0.01 through `client`; the files live in the returned directory.
-async fn register_tpch(client: &Client) -> Result<tempfile::TempDir> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || tpch::generate(0.01, &path, 2)).await??;
-    for statement in tpch::create_tables(dir.path()) {
-        client.sql(&statement).await?;
-    }
-    Ok(dir)
 }
 
 /// The gRPC code of a failed Flight call.

@@ -65,3 +65,17 @@ pub async fn tasks_in(client: &Client, state: &str) -> u64 {
 pub fn dusk_binary() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_dusk"))
 }
+
+/// Generates TPC-H SF 0.01 and registers its tables through `client`; the files live in
+/// the returned directory.
+pub async fn register_tpch(
+    client: &Client,
+) -> Result<tempfile::TempDir, Box<dyn std::error::Error + Send + Sync>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || dusk::tpch::generate(0.01, &path, 2)).await??;
+    for statement in dusk::tpch::create_tables(dir.path()) {
+        client.sql(&statement).await?;
+    }
+    Ok(dir)
+}

@@ -157,11 +157,7 @@ impl Connection {
         if let Some(ca) = &options.tls_ca {
             credentials = credentials.with_tls_ca(ca.clone());
         }
-        let endpoint = net::endpoint(&options.url, &credentials)?;
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|source| net::ConnectError::Unreachable { url: options.url.clone(), source })?;
+        let channel = net::connect_channel(&options.url, &credentials).await?;
         let mut token = options.token.clone();
         if let Some(user) = &options.user {
             token = login(&channel, user, options.password.as_deref().unwrap_or_default()).await?.or(token);
@@ -244,10 +240,7 @@ impl Connection {
         if let Some(client) = self.locations.get(uri) {
             return Ok(client.clone());
         }
-        let channel = net::endpoint(uri, &self.credentials)?
-            .connect()
-            .await
-            .map_err(|source| net::ConnectError::Unreachable { url: uri.to_string(), source })?;
+        let channel = net::connect_channel(uri, &self.credentials).await?;
         // Result tickets are their own proof; the server's token is not sent elsewhere.
         let location = client(channel, &Credentials::default());
         self.locations.insert(uri.to_string(), location.clone());

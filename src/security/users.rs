@@ -140,10 +140,14 @@ pub fn set_password(path: &Path, name: &str, password: &str) -> Result<(), Secur
     write_private(path, &text).map_err(|source| SecurityError::Write { path: path.to_path_buf(), source })
 }
 
-/// Writes `text` to `path` readable by its owner only, through a temporary file.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` to `path` (and its missing parent directories) readable by its owner
+/// only, through a temporary file: for users files and the cluster secret.
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     let tmp: PathBuf = path.with_extension("tmp");
     let mut file =
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
