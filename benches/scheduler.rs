@@ -9,6 +9,8 @@
 //!
 //! - `map`: 100,000 `inc` tasks submitted with `map`, then `gather`ed.
 //! - `chain`: a delayed chain of 10,000 `inc`, each waiting for the one before.
+//! - `map (dashboard watched)`: `map` again while a viewer polls the dashboard's status
+//!   frame every 100 ms and scrapes `/metrics` every second: the dashboard's cost.
 //! - `tree`: a binary reduction tree of `add` over 10,000 leaves.
 //!
 //! For `map` it also prints the scheduler process's CPU time per task and its peak
@@ -69,6 +71,56 @@ async fn map_case(client: &Client, n: usize) -> Result<Row> {
     Ok(Row { case: "map", tasks: n, seconds, baseline: Some(DASK_MAP_RATE) })
 }
 
+/// What a dashboard viewer polling during a case saw.
+#[derive(Debug, Default)]
+struct Watch {
+    frames: usize,
+    bytes: usize,
+    p50_ms: f64,
+    max_ms: f64,
+    scrapes: usize,
+}
+
+/// `map_case` while a viewer asks for a status frame every 100 ms (the status page asks
+/// every 250 ms) and scrapes `/metrics` every second, as Prometheus would.
+async fn watched_map_case(client: &Client, dashboard: &str, n: usize) -> Result<(Row, Watch)> {
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let base = dashboard.to_string();
+    let viewer = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut watch = Watch::default();
+        let mut latencies = Vec::new();
+        let mut seen = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        while !*stop.borrow() {
+            tick.tick().await;
+            let started = Instant::now();
+            let Ok(response) = http.get(format!("{base}/api/status?since={seen}")).send().await else {
+                break;
+            };
+            let Ok(body) = response.bytes().await else { break };
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+            watch.frames += 1;
+            watch.bytes += body.len();
+            if let Ok(frame) = serde_json::from_slice::<serde_json::Value>(&body) {
+                seen = frame["finished_total"].as_u64().unwrap_or(seen);
+            }
+            if watch.frames % 10 == 0 && http.get(format!("{base}/metrics")).send().await.is_ok() {
+                watch.scrapes += 1;
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        watch.p50_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
+        watch.max_ms = latencies.last().copied().unwrap_or(0.0);
+        watch
+    });
+    let mut row = map_case(client, n).await?;
+    row.case = "map (dashboard watched)";
+    let _ = stop_tx.send(true);
+    let watch = viewer.await?;
+    Ok((row, watch))
+}
+
 async fn chain_case(client: &Client, n: usize) -> Result<Row> {
     let mut x = delayed(inc, (0i64,));
     for _ in 1..n {
@@ -119,9 +171,12 @@ async fn main() -> Result {
     let map = map_case(&client, 100_000).await?;
     let cpu_map = cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     let client_cpu_map = cpu_seconds(std::process::id()).unwrap_or(0.0) - client_cpu_before;
+    let dashboard = cluster.dashboard_url().ok_or("the cluster serves no dashboard")?.to_string();
+    let (watched, watch) = watched_map_case(&client, &dashboard, 100_000).await?;
     let chain = chain_case(&client, 10_000).await?;
     let tree = tree_case(&client, 10_000).await?;
-    let rows = [map, chain, tree];
+    let unwatched_rate = map.rate();
+    let rows = [map, watched, chain, tree];
     for row in &rows {
         print!(
             "scheduler {}: {} tasks in {:.3} s = {:.0} tasks/s",
@@ -135,6 +190,16 @@ async fn main() -> Result {
             None => println!(),
         }
     }
+    println!(
+        "scheduler map, dashboard watched: {:.0}% of the unwatched rate; {} status frames every 100 ms \
+         (mean {:.1} KiB, p50 {:.1} ms, max {:.1} ms) and {} /metrics scrapes",
+        rows[1].rate() / unwatched_rate * 100.0,
+        watch.frames,
+        watch.bytes as f64 / watch.frames.max(1) as f64 / 1024.0,
+        watch.p50_ms,
+        watch.max_ms,
+        watch.scrapes
+    );
     let peak = dusk::config::process_memory_bytes(pid).map_or(0, |(_, peak)| peak);
     println!(
         "scheduler map: {:.2} us scheduler CPU per task, peak scheduler memory {} MiB, {:.2} us client CPU per task",

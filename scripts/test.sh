@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh
 #
-# Installs: Debian build tools (apt, only when missing: a C compiler, pkg-config, protoc)
+# Installs: Debian packages (apt, only when missing: a C compiler, pkg-config, protoc,
+# Chromium and chromedriver for the dashboard's browser test)
 # and a Python venv in .venv with the servers the tests start (moto, an S3-compatible
 # server) and the clients they drive (pyarrow, ADBC, flightsql-dbapi, DataFusion's
 # Substrait producer; tests/python/requirements.txt), then builds
@@ -17,6 +18,9 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # The Substrait consumer's protobuf code is generated at build time.
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+# The dashboard test drives headless Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing Debian packages: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -1,7 +1,7 @@
 //! The `dusk` command line: parses arguments and starts the part asked for.
 //!
 //! ```text
-//! dusk local     [--workers N] [--threads-per-worker T] [--port 8786] [--no-repl]
+//! dusk local     [--workers N] [--threads-per-worker T] [--port 8786] [--dashboard-port 8787] [--no-repl]
 //! dusk scheduler [--port 8786] [--dashboard-port 8787] [--state-dir DIR]
 //! dusk worker    grpc://HOST:8786 [--threads N] [--memory-limit 4GiB] [--spill-dir DIR]
 //! dusk gen tpch  --scale SF --output DIR
@@ -156,9 +156,12 @@ struct LocalArgs {
     /// Scheduler port (Flight); 0 picks a free one.
     #[arg(long, default_value_t = 8786)]
     port: u16,
-    /// Dashboard port.
+    /// Dashboard port (HTTP); when taken, a free one is used and printed.
     #[arg(long, default_value_t = 8787)]
     dashboard_port: u16,
+    /// Serve no dashboard.
+    #[arg(long)]
+    no_dashboard: bool,
     /// Memory limit per worker, e.g. 4GiB [default: machine memory / workers].
     #[arg(long, value_parser = parse_size)]
     memory_limit: Option<u64>,
@@ -194,9 +197,12 @@ struct SchedulerArgs {
     /// Flight port; 0 picks a free one.
     #[arg(long, default_value_t = 8786)]
     port: u16,
-    /// Dashboard port.
+    /// Dashboard port (HTTP); when taken, a free one is used and printed.
     #[arg(long, default_value_t = 8787)]
     dashboard_port: u16,
+    /// Serve no dashboard.
+    #[arg(long)]
+    no_dashboard: bool,
     /// Worker deaths while running a task before it errs with KilledWorker.
     #[arg(long, default_value_t = 3)]
     allowed_failures: u32,
@@ -429,15 +435,16 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
             path.display()
         );
     }
+    let dashboard = (!args.no_dashboard).then(|| format!("{}:{}", args.host, args.dashboard_port));
     let config = LocalConfig {
         host: args.host,
         port: args.port,
-        dashboard_port: args.dashboard_port,
         workers,
         threads_per_worker: threads,
         memory_limit_bytes: memory_limit,
         spill_dir: args.spill_dir,
         scheduler: SchedulerConfig {
+            dashboard,
             state_dir: Some(state_dir.clone()),
             proxy_results: args.proxy_results,
             security,
@@ -485,6 +492,7 @@ async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
     args.auth.apply(&mut security)?;
     let config = SchedulerConfig {
         allowed_failures: args.allowed_failures,
+        dashboard: (!args.no_dashboard).then(|| format!("{}:{}", args.host, args.dashboard_port)),
         state_dir: args.state_dir,
         proxy_results: args.proxy_results,
         security,
@@ -493,7 +501,9 @@ async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
     let scheduler =
         crate::scheduler::Scheduler::bind(&format!("{}:{}", args.host, args.port), config).await?;
     println!("Dusk scheduler listening on {}", scheduler.url());
-    tracing::debug!(dashboard.port = args.dashboard_port, "dashboard port reserved");
+    if let Some(addr) = scheduler.dashboard_addr() {
+        println!("Dashboard: {}", crate::dashboard::url(addr));
+    }
     local::shutdown_signal().await;
     scheduler.shutdown().await;
     Ok(())

@@ -43,6 +43,9 @@ pub struct SchedulerConfig {
     /// Cluster secret, users who may log in, TLS certificate. Default: none (an open
     /// cluster over plain TCP).
     pub security: Security,
+    /// Where the dashboard listens (`host:port`); when the port is taken it takes a
+    /// free one. Default: no dashboard (the command line serves it on port 8787).
+    pub dashboard: Option<String>,
 }
 
 impl Default for SchedulerConfig {
@@ -61,6 +64,7 @@ impl Default for SchedulerConfig {
             proxy_results: false,
             result_ttl: Duration::from_secs(600),
             security: Security::default(),
+            dashboard: None,
         }
     }
 }
@@ -148,6 +152,18 @@ pub fn process_memory_bytes(pid: u32) -> Option<(u64, u64)> {
         Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CPU seconds (user and system) the process `pid` has used, from `/proc/PID/stat`.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3, the state.
+    let mut fields = text.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
 }
 
 /// A size the user typed could not be read.

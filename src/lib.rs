@@ -35,6 +35,7 @@ pub mod cli;
 pub mod client;
 pub mod collections;
 pub mod config;
+pub mod dashboard;
 mod data_client;
 pub mod functions;
 pub mod graph;

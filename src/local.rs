@@ -41,8 +41,6 @@ pub struct LocalConfig {
     pub host: String,
     /// Scheduler port; 0 picks a free one.
     pub port: u16,
-    /// Dashboard port.
-    pub dashboard_port: u16,
     /// Worker processes.
     pub workers: usize,
     /// Threads per worker.
@@ -109,6 +107,9 @@ pub async fn run(config: LocalConfig, front: Front) -> Result<(), LocalError> {
         addr.ip(),
         addr.port()
     );
+    if let Some(addr) = scheduler.dashboard_addr() {
+        println!("Dashboard: {}", crate::dashboard::url(addr));
+    }
     println!(
         "Started {} workers x {} threads, {} MiB each (Ctrl-C stops everything)",
         config.workers,

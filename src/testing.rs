@@ -107,6 +107,11 @@ impl LocalCluster {
         self.scheduler.url()
     }
 
+    /// `http://127.0.0.1:<port>` of the dashboard, when the scheduler config asked for one.
+    pub fn dashboard_url(&self) -> Option<String> {
+        self.scheduler.dashboard_addr().map(|addr| format!("http://{addr}"))
+    }
+
     /// A new client of this cluster, with the cluster's credentials.
     pub async fn client(&self) -> Result<Client, ClientError> {
         Client::connect_with(&self.url(), self.credentials()).await
@@ -184,6 +189,7 @@ pub async fn wait_for_workers(client: &Client, n: usize) -> Result<(), TestingEr
 pub struct ProcessCluster {
     child: Child,
     url: String,
+    dashboard: Option<String>,
     credentials: Credentials,
 }
 
@@ -208,7 +214,16 @@ impl ProcessCluster {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
         ));
         let mut child = Command::new(binary)
-            .args(["local", "--no-repl", "--no-sample-data", "--port", "0", "--workers"])
+            .args([
+                "local",
+                "--no-repl",
+                "--no-sample-data",
+                "--port",
+                "0",
+                "--dashboard-port",
+                "0",
+                "--workers",
+            ])
             .arg(workers.to_string())
             .arg("--threads-per-worker")
             .arg(threads.to_string())
@@ -223,15 +238,22 @@ impl ProcessCluster {
             .map_err(|e| TestingError::Process(format!("cannot start {}: {e}", binary.display())))?;
         let stdout = child.stdout.take().ok_or_else(|| TestingError::Process("no stdout".into()))?;
         let mut lines = BufReader::new(stdout).lines();
-        let find_url = async {
+        // The scheduler's address comes first; the dashboard's (if any) before "Started".
+        let find_urls = async {
+            let mut url = None;
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("Dusk scheduler listening on ") {
-                    return Some(url.trim().to_string());
+                if let Some(found) = line.strip_prefix("Dusk scheduler listening on ") {
+                    url = Some(found.trim().to_string());
+                } else if let Some(found) = line.strip_prefix("Dashboard: ") {
+                    let base = found.trim().trim_end_matches("/status").to_string();
+                    return url.map(|url| (url, Some(base)));
+                } else if line.starts_with("Started ") {
+                    return url.map(|url| (url, None));
                 }
             }
             None
         };
-        let url = tokio::time::timeout(Duration::from_secs(30), find_url)
+        let (url, dashboard) = tokio::time::timeout(Duration::from_secs(30), find_urls)
             .await
             .map_err(|_| TestingError::Timeout("the scheduler's address".into()))?
             .ok_or_else(|| TestingError::Process("exited before printing its address".into()))?;
@@ -250,10 +272,15 @@ impl ProcessCluster {
             );
         }
         let credentials = security.credentials("test-client");
-        let cluster = ProcessCluster { child, url, credentials };
+        let cluster = ProcessCluster { child, url, dashboard, credentials };
         let client = cluster.client().await?;
         wait_for_workers(&client, workers).await?;
         Ok(cluster)
+    }
+
+    /// `http://127.0.0.1:<port>` of the dashboard, unless started with `--no-dashboard`.
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.dashboard.as_deref()
     }
 
     /// `grpc://127.0.0.1:<port>` of the scheduler.

@@ -345,7 +345,18 @@ async fn dusk_local_opens_the_prompt_and_stops_with_it() -> Result {
     tokio::task::spawn_blocking(move || -> Result {
         let mut command = std::process::Command::new(dusk_binary());
         command
-            .args(["local", "--port", "0", "--workers", "1", "--threads-per-worker", "1", "--no-sample-data"])
+            .args([
+                "local",
+                "--port",
+                "0",
+                "--dashboard-port",
+                "0",
+                "--workers",
+                "1",
+                "--threads-per-worker",
+                "1",
+                "--no-sample-data",
+            ])
             .arg("--state-dir")
             .arg(&state_dir)
             .env("DUSK_HISTORY", state_dir.join("history"))

@@ -275,6 +275,12 @@ pub struct WorkerMetrics {
     /// True while the worker takes no new tasks because memory is above its pause threshold.
     #[prost(bool, tag = "6")]
     pub paused: bool,
+    /// Bytes of inputs fetched from peers since the worker started.
+    #[prost(uint64, tag = "7")]
+    pub fetched_bytes: u64,
+    /// CPU the process used since the previous heartbeat, in percent of one core.
+    #[prost(float, tag = "8")]
+    pub cpu_percent: f32,
 }
 
 /// Worker → scheduler batch.

@@ -51,6 +51,18 @@ pub(crate) enum Event {
         body: Bytes,
         reply: oneshot::Sender<Result<Bytes, Status>>,
     },
+    /// Runs a read-only look at the state between events (the dashboard's views); it
+    /// must be quick, as the loop waits for it.
+    Inspect(Inspection),
+}
+
+/// A look at the state, run on the event loop; it sends its answer itself.
+pub(crate) struct Inspection(pub(crate) Box<dyn FnOnce(&SchedulerState) + Send>);
+
+impl std::fmt::Debug for Inspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inspection")
+    }
 }
 
 /// Runs until `shutdown` turns true or every sender is gone.
@@ -132,6 +144,7 @@ impl Loop {
             Event::Action { kind, body, reply } => {
                 let _ = reply.send(self.action(&kind, &body));
             }
+            Event::Inspect(Inspection(look)) => look(&self.state),
         }
     }
 

@@ -18,16 +18,18 @@
 //! ```
 
 mod error;
-mod event_loop;
+pub(crate) mod event_loop;
 mod flight_sql;
-mod history;
+pub(crate) mod groups;
+pub(crate) mod history;
 mod outbox;
 mod placement;
-mod query;
-mod records;
+pub(crate) mod query;
+pub(crate) mod records;
 mod service;
-mod state;
+pub(crate) mod state;
 mod stealing;
+pub(crate) mod traffic;
 mod transitions;
 mod validate;
 

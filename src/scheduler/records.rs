@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use dusk_flight::messages::{TaskFailed, ValueKind, WorkerMetrics};
 
+use super::groups::GroupId;
 use crate::graph::{KeySet, Resources, Task};
 
 /// The scheduler's id for a connected worker.
@@ -175,10 +176,15 @@ pub(crate) struct TaskRecord {
     /// Workers that died while running it.
     pub(crate) killed_on: Vec<String>,
     pub(crate) error: Option<TaskFailed>,
+    /// Its slot in the group counts.
+    pub(crate) group: GroupId,
+    /// Its result was made at least once (so forgetting it counts it as done).
+    pub(crate) ran: bool,
 }
 
 impl TaskRecord {
-    pub(crate) fn new(task: Task) -> Self {
+    /// A released task, counted in `group`.
+    pub(crate) fn new(task: Task, group: GroupId) -> Self {
         let retries_left = task.retries;
         TaskRecord {
             task,
@@ -197,6 +203,8 @@ impl TaskRecord {
             retries_left,
             killed_on: Vec::new(),
             error: None,
+            group,
+            ran: false,
         }
     }
 

@@ -58,10 +58,25 @@ impl Scheduler {
         let state_dir = config.state_dir.clone();
         let (proxy_results, result_ttl) = (config.proxy_results, config.result_ttl);
         let security = config.security.clone();
+        let dashboard_addr = config.dashboard.clone();
         let event_loop = tokio::spawn(event_loop::run(config, events_rx, shutdown_rx.clone()));
         let queries = QueryEngine::start(events_tx.clone(), state_dir.as_deref())
             .await
             .map_err(|_| SchedulerError::EventLoopGone)?;
+        let dashboard = match dashboard_addr {
+            Some(addr) => {
+                let listener = crate::dashboard::bind(&addr)
+                    .await
+                    .map_err(|source| SchedulerError::Bind { addr: addr.clone(), source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| SchedulerError::Bind { addr: addr.clone(), source })?;
+                let source = crate::dashboard::Source::new(events_tx.clone(), queries.clone());
+                tracing::info!(dashboard.url = %crate::dashboard::url(bound), "dashboard listening");
+                Some((bound, crate::dashboard::serve(listener, source, shutdown_rx.clone())))
+            }
+            None => None,
+        };
         let signer = TicketSigner::generate().map_err(|e| SchedulerError::Startup(e.to_string()))?;
         let sql = FlightSqlState::new(&queries, signer, proxy_results, result_ttl, &security)
             .map_err(|e| SchedulerError::Startup(e.message().to_string()))?;
@@ -93,6 +108,7 @@ impl Scheduler {
             shutdown: shutdown_tx,
             server,
             event_loop,
+            dashboard,
         })
     }
 }
@@ -105,12 +121,18 @@ pub struct SchedulerHandle {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), SchedulerError>>,
     event_loop: tokio::task::JoinHandle<()>,
+    dashboard: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl SchedulerHandle {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the dashboard listens on, if it was asked for.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard.as_ref().map(|(addr, _)| *addr)
     }
 
     /// `grpc://host:port` for clients and workers.
@@ -125,6 +147,11 @@ impl SchedulerHandle {
         let _ = self.event_loop.await;
         if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.server).await.is_err() {
             self.server.abort();
+        }
+        if let Some((_, mut dashboard)) = self.dashboard.take()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut dashboard).await.is_err()
+        {
+            dashboard.abort();
         }
     }
 

@@ -47,6 +47,10 @@ pub(crate) struct SchedulerState {
     pub(crate) transition_count: u64,
     /// Recent finished task runs.
     pub(crate) history: super::history::TaskHistory,
+    /// Task counts by group and state.
+    pub(crate) groups: super::groups::TaskGroups,
+    /// Assignments and the transfers they imply, for the cluster map.
+    pub(crate) traffic: super::traffic::Traffic,
     generation: u64,
     next_worker: u64,
     next_client: u64,
@@ -69,6 +73,8 @@ impl SchedulerState {
             outbox: Outbox::default(),
             transition_count: 0,
             history: Default::default(),
+            groups: Default::default(),
+            traffic: Default::default(),
             generation: 0,
             next_worker: 1,
             next_client: 1,
@@ -112,6 +118,7 @@ impl SchedulerState {
         tracing::info!(worker.id = %id, worker.addr = %worker.data_addr, tasks.processing = worker.processing.len(),
             tasks.held = worker.has_what.len(), "worker removed");
         self.outbox.workers.remove(&id);
+        self.traffic.remove_worker(id);
         let mut recs = Recs::new();
         // Lost results first, so tasks restarted below already wait for their recomputation.
         for key in worker.has_what {
@@ -158,6 +165,7 @@ impl SchedulerState {
         let Some(worker) = self.workers.get_mut(&id) else { return };
         worker.last_seen = now;
         if let Some(metrics) = update.metrics {
+            self.traffic.fetched(worker.metrics.fetched_bytes, metrics.fetched_bytes);
             worker.metrics = metrics;
         }
         let mut recs = Recs::new();
@@ -373,9 +381,9 @@ impl SchedulerState {
             return;
         };
         let generation = self.next_generation();
-        self.tasks
-            .entry(key.clone())
-            .or_insert_with(|| TaskRecord::new(Task::scattered(key.clone(), generation)));
+        self.tasks.entry(key.clone()).or_insert_with(|| {
+            TaskRecord::new(Task::scattered(key.clone(), generation), self.groups.join(key.group()))
+        });
         let kind = ValueKind::try_from(s.kind).unwrap_or(ValueKind::Bytes);
         let next = Next::Memory { worker, nbytes: s.nbytes, kind, compute_secs: 0.0 };
         if self.tasks.get(&key).is_some_and(|t| t.state == TaskState::Released) {
@@ -401,7 +409,8 @@ impl SchedulerState {
             }
             let task = Task::from_spec(spec, generation);
             added.push(task.key.clone());
-            self.tasks.insert(task.key.clone(), TaskRecord::new(task));
+            let group = self.groups.join(task.key.group());
+            self.tasks.insert(task.key.clone(), TaskRecord::new(task, group));
         }
         for key in added.iter().cloned() {
             let deps = self.tasks.get(&key).map(|t| t.task.deps.clone()).unwrap_or_default();

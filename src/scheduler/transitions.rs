@@ -121,7 +121,7 @@ impl SchedulerState {
             }
         }
         let Some(t) = self.tasks.get_mut(key) else { return false };
-        t.state = TaskState::Waiting;
+        self.groups.set(t, TaskState::Waiting);
         let ready = waiting_on.is_empty();
         t.waiting_on = waiting_on;
         if let Some((dep, e)) = failed_dep {
@@ -169,7 +169,7 @@ impl SchedulerState {
 
     fn set_state(&mut self, key: &TaskKey, state: TaskState) {
         if let Some(t) = self.tasks.get_mut(key) {
-            t.state = state;
+            self.groups.set(t, state);
         }
     }
 
@@ -218,6 +218,15 @@ impl SchedulerState {
     fn book(&mut self, key: &TaskKey, worker: WorkerId) {
         let estimate = self.estimate_duration(key);
         let Some(t) = self.tasks.get(key) else { return };
+        let fetches: Vec<(WorkerId, u64)> = t
+            .task
+            .deps
+            .iter()
+            .filter_map(|d| self.tasks.get(d))
+            .filter(|d| !d.who_has.contains(&worker))
+            .filter_map(|d| d.who_has.iter().next().map(|from| (*from, d.nbytes)))
+            .collect();
+        self.traffic.assigned(worker, &fetches);
         let deps = t
             .task
             .deps
@@ -237,7 +246,7 @@ impl SchedulerState {
             .collect();
         let Some(t) = self.tasks.get_mut(key) else { return };
         let Some(w) = self.workers.get_mut(&worker) else { return };
-        t.state = TaskState::Processing;
+        self.groups.set(t, TaskState::Processing);
         t.processing_on = Some(worker);
         t.occupancy_est = estimate;
         w.processing.insert(key.clone());
@@ -258,6 +267,9 @@ impl SchedulerState {
     ) -> bool {
         self.unassign(key);
         self.record_duration(key, compute_secs);
+        if let Some(t) = self.tasks.get(key) {
+            self.groups.finished(t.group, (compute_secs * 1e6) as u64, nbytes);
+        }
         self.put_in_memory(key, worker, nbytes, kind, recs)
     }
 
@@ -287,7 +299,8 @@ impl SchedulerState {
         w.has_what.insert(key.clone());
         w.nbytes += nbytes;
         t.who_has.insert(worker);
-        t.state = TaskState::Memory;
+        self.groups.set(t, TaskState::Memory);
+        t.ran = true;
         t.nbytes = nbytes;
         t.kind = kind;
         t.fire_and_forget = false;
@@ -374,7 +387,7 @@ impl SchedulerState {
     /// needed or forget if nothing refers to it.
     fn settle_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
         let Some(t) = self.tasks.get_mut(key) else { return false };
-        t.state = TaskState::Released;
+        self.groups.set(t, TaskState::Released);
         t.waiting_on.clear();
         let deps = t.task.deps.clone();
         let needed = t.is_needed();
@@ -433,7 +446,7 @@ impl SchedulerState {
         }
         let Some(t) = self.tasks.get_mut(key) else { return false };
         tracing::debug!(task.key = %key, error = %failure.message, "task erred");
-        t.state = TaskState::Erred;
+        self.groups.set(t, TaskState::Erred);
         t.waiting_on.clear();
         t.fire_and_forget = false;
         t.error = Some(failure.clone());
@@ -462,6 +475,7 @@ impl SchedulerState {
             return false;
         }
         let Some(t) = self.tasks.remove(key) else { return false };
+        self.groups.forget(&t, t.ran);
         for dep in &t.task.deps {
             if let Some(d) = self.tasks.get_mut(dep) {
                 d.dependents.remove(key);

@@ -4,6 +4,7 @@
 //! `validate` checks everything, including links between records, and holds whenever the
 //! scheduler is between events. A failure is a bug in the transition code.
 
+use super::groups::state_index;
 use super::records::TaskState;
 use super::state::SchedulerState;
 use crate::graph::{KeySet, TaskKey};
@@ -152,6 +153,14 @@ impl SchedulerState {
         for (_, key) in self.queued.iter().chain(self.no_worker.iter()) {
             check(self.tasks.contains_key(key), key.as_str(), || "queued but forgotten".into())?;
         }
+        let mut counted = [0u64; TaskState::ALL.len()];
+        for t in self.tasks.values() {
+            counted[state_index(t.state)] += 1;
+        }
+        let kept = self.groups.totals();
+        check(counted == kept, "task groups", || {
+            format!("count tasks by state as {kept:?}, but they are {counted:?}")
+        })?;
         Ok(())
     }
 }

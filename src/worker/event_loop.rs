@@ -103,6 +103,12 @@ pub(crate) struct WorkerLoop {
     /// Resident memory, read at each heartbeat (reading /proc per frame would cost more
     /// than the frame).
     rss_bytes: u64,
+    /// CPU seconds used at the last heartbeat, and when it was read.
+    cpu_seconds: Option<(std::time::Instant, f64)>,
+    /// CPU use between the last two heartbeats, in percent of one core.
+    cpu_percent: f32,
+    /// Bytes of inputs fetched from peers since start.
+    fetched_bytes: u64,
     spilling: Arc<AtomicBool>,
     fetch_budget: Arc<Semaphore>,
     /// Where the data plane finds the key to check result tickets with.
@@ -138,6 +144,9 @@ impl WorkerLoop {
             local_waiters: KeyMap::default(),
             update: WorkerUpdate::default(),
             rss_bytes: 0,
+            cpu_seconds: None,
+            cpu_percent: 0.0,
+            fetched_bytes: 0,
             spilling: Arc::new(AtomicBool::new(false)),
             fetch_budget: Arc::new(Semaphore::new(FETCH_BUDGET_KIB)),
             tickets,
@@ -434,6 +443,7 @@ impl WorkerLoop {
         match result {
             Ok(values) => {
                 for (key, value) in values {
+                    self.fetched_bytes += value.nbytes();
                     if !self.store.contains(key.as_str()) {
                         self.store.insert(key.clone(), value);
                         self.update.replicas.push(key.to_string());
@@ -505,6 +515,7 @@ impl WorkerLoop {
         if heartbeat {
             self.rss_bytes =
                 crate::config::process_memory_bytes(std::process::id()).map_or(0, |(rss, _)| rss);
+            self.measure_cpu();
         }
         let mut update = std::mem::take(&mut self.update);
         update.metrics = Some(self.metrics());
@@ -527,6 +538,18 @@ impl WorkerLoop {
         }
     }
 
+    fn measure_cpu(&mut self) {
+        let Some(used) = crate::config::process_cpu_seconds(std::process::id()) else { return };
+        let now = std::time::Instant::now();
+        if let Some((then, before)) = self.cpu_seconds {
+            let wall = now.duration_since(then).as_secs_f64();
+            if wall > 0.0 {
+                self.cpu_percent = ((used - before).max(0.0) / wall * 100.0) as f32;
+            }
+        }
+        self.cpu_seconds = Some((now, used));
+    }
+
     fn metrics(&self) -> WorkerMetrics {
         let store = self.store.metrics();
         let (running, queued) = self.executor.load();
@@ -537,6 +560,8 @@ impl WorkerLoop {
             executing: running as u32,
             waiting: (queued + self.fetching.len()) as u32,
             paused: self.store.should_pause(),
+            fetched_bytes: self.fetched_bytes,
+            cpu_percent: self.cpu_percent,
         }
     }
 

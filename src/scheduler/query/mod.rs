@@ -19,12 +19,12 @@
 //! query's tasks are cancelled.
 
 mod analyze;
+mod board;
 mod caches;
 mod catalog_log;
 mod error;
 mod ingest;
 mod locations;
-mod progress;
 mod tables;
 mod tracker;
 
@@ -36,6 +36,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::StreamWriter;
+use board::QueryBoard;
+pub(crate) use board::{DURATION_BUCKETS, QueryStats, QuerySummary};
 use bytes::Bytes;
 use caches::Caches;
 use catalog_log::{CatalogLog, changes_catalog};
@@ -63,7 +65,6 @@ use dusk_sql::{
 pub(crate) use error::QueryError;
 pub(crate) use ingest::{IfExists, IfMissing};
 use locations::Locations;
-use progress::ProgressBoard;
 use tables::ManagedTables;
 use tokio::sync::mpsc;
 use tracker::{KeyEvent, Tracker};
@@ -92,8 +93,8 @@ pub(crate) struct QueryEngine {
     caches: Caches,
     /// Object stores statements have named.
     locations: Locations,
-    /// Queries running on the workers, for progress reports.
-    progress: ProgressBoard,
+    /// Queries running and recently ended, for progress reports and the dashboard.
+    board: QueryBoard,
 }
 
 impl QueryEngine {
@@ -116,7 +117,7 @@ impl QueryEngine {
             tracker,
             epoch: format!("{epoch:04x}"),
             next_query: AtomicU64::new(1),
-            progress: ProgressBoard::default(),
+            board: QueryBoard::default(),
             open: Mutex::new(HashMap::new()),
             read: Mutex::new(HashMap::new()),
             log: state_dir.map(CatalogLog::new),
@@ -178,18 +179,30 @@ impl QueryEngine {
     /// stand-ins, then it runs like a query.
     pub(crate) async fn execute_plan(self: &Arc<Self>, bytes: &[u8]) -> Result<SqlResult, QueryError> {
         let (query, ctx) = self.start_query().await?;
-        let plan = decode_logical_plan(bytes, &ctx.task_ctx())?;
-        let plan = resolve_catalog_tables(plan, &ctx).await?;
-        self.locations.prepare(&ctx, &plan)?;
-        let plan = self.caches.materialize(self, plan, &ctx).await?;
-        self.run(query, &ctx, &plan).await
+        let trace = self.board.begin(&query, "(DataFrame plan)");
+        let result = async {
+            let plan = decode_logical_plan(bytes, &ctx.task_ctx())?;
+            let plan = resolve_catalog_tables(plan, &ctx).await?;
+            self.locations.prepare(&ctx, &plan)?;
+            let plan = self.caches.materialize(self, plan, &ctx).await?;
+            self.run(query, &ctx, &plan).await
+        }
+        .await;
+        trace.finish(&result);
+        result
     }
 
     /// Plans and runs one statement.
     pub(crate) async fn execute(self: &Arc<Self>, sql: &str) -> Result<SqlResult, QueryError> {
         let (query, ctx) = self.start_query().await?;
-        let plan = ctx.state().create_logical_plan(sql).await?;
-        self.execute_planned(query, &ctx, sql, plan).await
+        let trace = self.board.begin(&query, sql);
+        let result = async {
+            let plan = ctx.state().create_logical_plan(sql).await?;
+            self.execute_planned(query.clone(), &ctx, sql, plan).await
+        }
+        .await;
+        trace.finish(&result);
+        result
     }
 
     /// Plans a statement without running it: a prepared statement's plan, whose
@@ -222,18 +235,31 @@ impl QueryEngine {
         plan: LogicalPlan,
     ) -> Result<SqlResult, QueryError> {
         let (query, ctx) = self.start_query().await?;
-        self.execute_planned(query, &ctx, sql, plan).await
+        let trace = self.board.begin(&query, sql);
+        let result = self.execute_planned(query.clone(), &ctx, sql, plan).await;
+        trace.finish(&result);
+        result
     }
 
     /// How the queries running on the workers stand, given the unfinished tasks the
     /// event loop counted under the stage prefixes of [`Self::stage_prefixes`].
     pub(crate) fn progress(&self, counts: &StageCounts) -> QueryProgress {
-        self.progress.report(counts)
+        self.board.report(counts)
+    }
+
+    /// The running and recently ended queries, running first.
+    pub(crate) fn queries(&self) -> Vec<QuerySummary> {
+        self.board.list()
+    }
+
+    /// Query counts and durations since start.
+    pub(crate) fn query_stats(&self) -> QueryStats {
+        self.board.stats()
     }
 
     /// The stage prefixes of the running queries.
     pub(crate) fn stage_prefixes(&self) -> Vec<String> {
-        self.progress.prefixes()
+        self.board.prefixes()
     }
 
     /// The shared catalog, for metadata calls.
@@ -471,9 +497,8 @@ impl QueryEngine {
         let schema = graph.final_stage().plan.schema();
         let finals = graph.stage_keys(graph.final_stage().id);
         let mut events = self.tracker.watch(&finals);
-        let mut running =
-            Running { engine: self, query: query.clone(), keys: finals.clone(), finished: false };
-        self.progress.start(&query, specs.iter().map(|s| s.key.as_str()));
+        let mut running = Running { engine: self, keys: finals.clone(), finished: false };
+        self.board.stages(&query, graph);
         self.tracker.send(ClientUpdate { submit: specs, want: finals.clone(), ..Default::default() });
         let mut ready = HashMap::with_capacity(finals.len());
         while ready.len() < finals.len() {
@@ -545,14 +570,12 @@ fn already_exists(ctx: &SessionContext, plan: &LogicalPlan) -> bool {
 /// A query in flight: cancels its tasks if dropped before it finished.
 struct Running<'a> {
     engine: &'a QueryEngine,
-    query: String,
     keys: Vec<String>,
     finished: bool,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.engine.progress.end(&self.query);
         if !self.finished {
             self.engine.tracker.forget(&self.keys);
             self.engine.tracker.send(ClientUpdate { cancel: self.keys.clone(), ..Default::default() });
