@@ -10,7 +10,8 @@
 //! - `map`: 100,000 `inc` tasks submitted with `map`, then `gather`ed.
 //! - `chain`: a delayed chain of 10,000 `inc`, each waiting for the one before.
 //! - `map (dashboard watched)`: `map` again while a viewer polls the dashboard's status
-//!   frame every 100 ms and scrapes `/metrics` every second: the dashboard's cost.
+//!   frame every 250 ms and scrapes `/metrics` every second: the dashboard's cost. Both
+//!   `map` cases run three times, alternating, and report their best run.
 //! - `tree`: a binary reduction tree of `add` over 10,000 leaves.
 //!
 //! For `map` it also prints the scheduler process's CPU time per task and its peak
@@ -81,8 +82,8 @@ struct Watch {
     scrapes: usize,
 }
 
-/// `map_case` while a viewer asks for a status frame every 100 ms (the status page asks
-/// every 250 ms) and scrapes `/metrics` every second, as Prometheus would.
+/// `map_case` while a viewer asks for a status frame every 250 ms (as the status page
+/// does) and scrapes `/metrics` every second, as Prometheus would.
 async fn watched_map_case(client: &Client, dashboard: &str, n: usize) -> Result<(Row, Watch)> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let base = dashboard.to_string();
@@ -91,7 +92,7 @@ async fn watched_map_case(client: &Client, dashboard: &str, n: usize) -> Result<
         let mut watch = Watch::default();
         let mut latencies = Vec::new();
         let mut seen = 0u64;
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
         while !*stop.borrow() {
             tick.tick().await;
             let started = Instant::now();
@@ -105,7 +106,7 @@ async fn watched_map_case(client: &Client, dashboard: &str, n: usize) -> Result<
             if let Ok(frame) = serde_json::from_slice::<serde_json::Value>(&body) {
                 seen = frame["finished_total"].as_u64().unwrap_or(seen);
             }
-            if watch.frames % 10 == 0 && http.get(format!("{base}/metrics")).send().await.is_ok() {
+            if watch.frames % 4 == 0 && http.get(format!("{base}/metrics")).send().await.is_ok() {
                 watch.scrapes += 1;
             }
         }
@@ -171,8 +172,21 @@ async fn main() -> Result {
     let map = map_case(&client, 100_000).await?;
     let cpu_map = cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     let client_cpu_map = cpu_seconds(std::process::id()).unwrap_or(0.0) - client_cpu_before;
+    // Unwatched and watched alternate, three rounds, best of each: the machine's noise
+    // is larger than the dashboard's cost.
     let dashboard = cluster.dashboard_url().ok_or("the cluster serves no dashboard")?.to_string();
-    let (watched, watch) = watched_map_case(&client, &dashboard, 100_000).await?;
+    let mut map = map;
+    let (mut watched, mut watch) = watched_map_case(&client, &dashboard, 100_000).await?;
+    for _ in 0..2 {
+        let again = map_case(&client, 100_000).await?;
+        if again.seconds < map.seconds {
+            map = again;
+        }
+        let (again, seen) = watched_map_case(&client, &dashboard, 100_000).await?;
+        if again.seconds < watched.seconds {
+            (watched, watch) = (again, seen);
+        }
+    }
     let chain = chain_case(&client, 10_000).await?;
     let tree = tree_case(&client, 10_000).await?;
     let unwatched_rate = map.rate();
@@ -191,7 +205,7 @@ async fn main() -> Result {
         }
     }
     println!(
-        "scheduler map, dashboard watched: {:.0}% of the unwatched rate; {} status frames every 100 ms \
+        "scheduler map, dashboard watched: {:.0}% of the unwatched rate; {} status frames every 250 ms \
          (mean {:.1} KiB, p50 {:.1} ms, max {:.1} ms) and {} /metrics scrapes",
         rows[1].rate() / unwatched_rate * 100.0,
         watch.frames,

@@ -13,7 +13,7 @@ use crate::scheduler::state::SchedulerState;
 
 /// Most task runs one status frame carries: beyond this the task stream shows the newest
 /// (a sample under heavy load) and the throughput figure stays exact.
-pub(crate) const MAX_RUNS_PER_FRAME: usize = 2000;
+pub(crate) const MAX_RUNS_PER_FRAME: usize = 1000;
 
 /// Largest graph drawn task by task; larger ones are summarised by group.
 pub(crate) const MAX_GRAPH_TASKS: usize = 500;

@@ -424,7 +424,8 @@ function queryHtml(q) {
     const erred = g ? g.erred : 0;
     const reads = s.inputs.length ? `reads ${s.inputs.map((i) => "stage " + i).join(", ")}` : "reads files";
     return `<div class="stage" data-stage="${s.id}" data-done="${done}" data-tasks="${s.partitions}" style="order:${depth[s.id]}" title="${esc(s.plan)}">` +
-      `<b>stage ${s.id}</b> ${esc(s.name)}<br><span class="hint">${s.partitions} tasks · ${reads}</span>` +
+      `<b>stage ${s.id}</b> ${esc(s.name)}<br><span class="hint">${s.partitions} tasks · ${reads}` +
+      (g ? ` · ${fmtMs(g.compute_ms)} compute · ${fmtBytes(g.nbytes)} out` : "") + `</span>` +
       bar([["done", done], ["processing", processing], ["erred", erred], ["waiting", Math.max(0, s.partitions - done - processing - erred)]], s.partitions) +
       `</div>`;
   }).join("");
