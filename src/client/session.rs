@@ -157,7 +157,14 @@ fn outbound(
 }
 
 async fn apply_events(mut inbound: Streaming<FlightData>, keys: Arc<KeyTable>) {
-    while let Some(Ok(frame)) = inbound.next().await {
+    while let Some(frame) = inbound.next().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(status) => {
+                tracing::warn!(error = %status, "the scheduler's event stream failed; closing the session");
+                break;
+            }
+        };
         let Ok(events) = from_flight_data::<ClientEvents>(&frame, "client events") else {
             tracing::warn!("scheduler sent a malformed event frame; closing the session");
             break;
