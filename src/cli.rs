@@ -330,6 +330,9 @@ fn parse_resource(text: &str) -> Result<(String, f64), String> {
 /// Runs the `dusk` command with this process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Local(_) | Command::Worker(_)) {
+        crate::array::blas::restart_with_better_kernels();
+    }
     // A prompt shares the terminal with the logs: only warnings then.
     let prompt = match &cli.command {
         Command::Local(args) => repl_wanted(args),

@@ -2,6 +2,7 @@
 //!
 //! One test binary (see `Cargo.toml`): each module is one area.
 
+mod array;
 mod cli;
 mod cluster;
 mod dashboard;

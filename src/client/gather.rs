@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::array::RecordBatch;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
@@ -66,6 +67,41 @@ pub(crate) async fn gather_bytes(
     shared: &Arc<Shared>,
     keys: &[TaskKey],
 ) -> Result<KeyMap<Bytes>, ClientError> {
+    gather_with(shared, keys, |addr, keys| async move {
+        let names = keys.iter().map(|k| k.to_string()).collect();
+        let values = shared.data.fetch_bytes(&addr, names).await?;
+        Ok(values.into_iter().map(|(k, v)| (TaskKey::from(k), v)).collect())
+    })
+    .await
+}
+
+/// Results of `keys` that are Arrow data (array chunks, tables), fetched from their workers.
+pub(crate) async fn gather_batches(
+    shared: &Arc<Shared>,
+    keys: &[TaskKey],
+) -> Result<KeyMap<Vec<RecordBatch>>, ClientError> {
+    gather_with(shared, keys, |addr, keys| async move {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let batches = shared.data.fetch_batches(&addr, key.as_str()).await?;
+            out.push((key, batches));
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Fetches `keys` from their holders with `fetch(addr, keys)`, refetching from the new
+/// holder when a worker fails during the fetch.
+async fn gather_with<T, F, Fut>(
+    shared: &Arc<Shared>,
+    keys: &[TaskKey],
+    fetch: F,
+) -> Result<KeyMap<T>, ClientError>
+where
+    F: Fn(String, Vec<TaskKey>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(TaskKey, T)>, TransferError>>,
+{
     let mut remaining: Vec<TaskKey> = keys.to_vec();
     remaining.sort_unstable();
     remaining.dedup();
@@ -84,14 +120,13 @@ pub(crate) async fn gather_bytes(
                 }
             }
         }
-        let fetches = by_addr.into_iter().map(|(addr, keys)| async move {
-            let names = keys.iter().map(|k| k.to_string()).collect();
-            let result = shared.data.fetch_bytes(&addr, names).await;
-            (addr, keys, result)
+        let fetches = by_addr.into_iter().map(|(addr, keys)| {
+            let fetched = fetch(addr.clone(), keys.clone());
+            async move { (addr, keys, fetched.await) }
         });
         for (addr, keys, result) in futures::future::join_all(fetches).await {
             match result {
-                Ok(values) => out.extend(values.into_iter().map(|(k, v)| (TaskKey::from(k), v))),
+                Ok(values) => out.extend(values),
                 Err(e) => {
                     tracing::debug!(worker.addr = %addr, error = %e, "fetch failed; waiting for the scheduler to relocate");
                     for key in &keys {

@@ -18,7 +18,7 @@ use super::future::{Future, KeyRef};
 use super::graph_builder::GraphBuilder;
 use super::session::{self, Shared};
 use super::{ClientError, SubmitOptions, gather};
-use crate::collections::delayed::{Delayed, DelayedTuple};
+use crate::collections::delayed::{Delayed, DelayedTuple, Node};
 use crate::functions::TaskFunction;
 use crate::graph::TaskKey;
 use crate::security::Credentials;
@@ -286,6 +286,29 @@ impl Client {
             ..Default::default()
         });
         Ok(future)
+    }
+
+    /// Submits delayed nodes (and what they read) in one submission and keeps their
+    /// results on the cluster while the returned references live.
+    pub(crate) fn submit_nodes(&self, nodes: &[Arc<Node>]) -> Result<Vec<KeyRef>, ClientError> {
+        let mut graph = GraphBuilder::default();
+        for node in nodes {
+            graph.add_node(node)?;
+        }
+        let refs: Vec<KeyRef> =
+            nodes.iter().map(|n| KeyRef::new(n.key.clone(), self.shared.clone())).collect();
+        let want = nodes.iter().map(|n| n.key.to_string()).collect();
+        self.shared.send(ClientUpdate { submit: graph.specs, want, ..Default::default() });
+        drop(graph.holds);
+        Ok(refs)
+    }
+
+    /// Fetches results that are Arrow data (array chunks), waiting until they are ready.
+    pub(crate) async fn gather_batches(
+        &self,
+        keys: &[TaskKey],
+    ) -> Result<crate::graph::KeyMap<Vec<arrow::array::RecordBatch>>, ClientError> {
+        gather::gather_batches(&self.shared, keys).await
     }
 
     /// Computes a delayed graph and brings its result here.

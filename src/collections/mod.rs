@@ -1,3 +1,4 @@
-//! Collections built on tasks: lazy [`delayed`] graphs (arrays and bags follow).
+//! Collections built on tasks: lazy [`delayed`] graphs and chunked [`array`]s.
 
+pub mod array;
 pub mod delayed;

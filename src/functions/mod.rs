@@ -12,7 +12,7 @@
 pub mod builtins;
 mod registry;
 
-pub use registry::{CallError, CallFn, FunctionRegistry, Registration, TaskFunction};
+pub use registry::{CallError, CallFn, Callable, FunctionRegistry, Registration, TaskFunction, ValuesFn};
 
 #[doc(hidden)]
 pub mod __private {

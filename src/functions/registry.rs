@@ -7,6 +7,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::graph::Value;
+
 /// Why a call of a registered function did not produce a result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallError {
@@ -26,6 +28,8 @@ pub enum CallError {
     },
     /// The result could not be encoded.
     Encode(String),
+    /// The function itself reported an error (bad data, a shape it cannot handle).
+    Raised(String),
 }
 
 impl fmt::Display for CallError {
@@ -36,6 +40,7 @@ impl fmt::Display for CallError {
                 write!(f, "takes {expected} arguments, the task has {got}")
             }
             CallError::Encode(message) => write!(f, "encoding the result: {message}"),
+            CallError::Raised(message) => f.write_str(message),
         }
     }
 }
@@ -43,17 +48,37 @@ impl fmt::Display for CallError {
 /// The type-erased entry point of a registered function.
 pub type CallFn = fn(&[Bytes]) -> Result<Bytes, CallError>;
 
+/// The entry point of a function on whole task values: Arrow data in, Arrow data out.
+///
+/// Array chunks use these, so a chunk goes from one task to the next as Arrow arrays
+/// without a serde round trip. Inline arguments arrive as [`Value::Bytes`].
+pub type ValuesFn = fn(&[Value]) -> Result<Value, CallError>;
+
+/// How a registered function takes its arguments.
+#[derive(Debug, Clone, Copy)]
+pub enum Callable {
+    /// Serde-encoded values in, a serde-encoded value out: what [`task!`](crate::task) makes.
+    Serde(CallFn),
+    /// Task values in and out, Arrow batches included.
+    Values(ValuesFn),
+}
+
 /// One registered function, submitted by [`task!`](crate::task).
 #[derive(Debug)]
 pub struct Registration {
     name: &'static str,
-    call: CallFn,
+    call: Callable,
 }
 
 impl Registration {
     /// A registration of `call` under `name`.
     pub const fn new(name: &'static str, call: CallFn) -> Self {
-        Self { name, call }
+        Self { name, call: Callable::Serde(call) }
+    }
+
+    /// A registration of a function on whole task values under `name`.
+    pub const fn values(name: &'static str, call: ValuesFn) -> Self {
+        Self { name, call: Callable::Values(call) }
     }
 }
 
@@ -75,7 +100,7 @@ pub trait TaskFunction: Copy + Send + Sync + 'static {
 /// Every function registered in this binary, by name.
 #[derive(Debug)]
 pub struct FunctionRegistry {
-    by_name: HashMap<&'static str, CallFn>,
+    by_name: HashMap<&'static str, Callable>,
 }
 
 impl FunctionRegistry {
@@ -94,7 +119,7 @@ impl FunctionRegistry {
     }
 
     /// Looks up a function.
-    pub fn get(&self, name: &str) -> Option<CallFn> {
+    pub fn get(&self, name: &str) -> Option<Callable> {
         self.by_name.get(name).copied()
     }
 
@@ -191,7 +216,9 @@ mod tests {
     #[test]
     fn macro_registers_a_callable_function() -> Result<(), CallError> {
         let registry = FunctionRegistry::from_linked();
-        let call = registry.get("registry_test_concat").expect("registered by the macro above");
+        let Some(Callable::Serde(call)) = registry.get("registry_test_concat") else {
+            panic!("registered by the macro above as a serde function")
+        };
         let out = call(&[encode_result(&"x".to_string())?, encode_result(&7u32)?])?;
         assert_eq!(postcard::from_bytes::<String>(&out).ok(), Some("x7".to_string()));
         assert_eq!(<registry_test_concat as TaskFunction>::NAME, "registry_test_concat");
@@ -200,7 +227,9 @@ mod tests {
 
     #[test]
     fn wrong_argument_type_names_the_parameter() -> Result<(), CallError> {
-        let call = FunctionRegistry::from_linked().get("registry_test_concat").expect("registered");
+        let Some(Callable::Serde(call)) = FunctionRegistry::from_linked().get("registry_test_concat") else {
+            panic!("registered")
+        };
         let not_utf8 = encode_result(&vec![0xffu8, 0xfe])?;
         let err = call(&[not_utf8, encode_result(&7u32)?]).expect_err("invalid UTF-8 is not a string");
         assert!(matches!(err, CallError::BadArgument { param: "a", .. }), "{err}");
@@ -209,7 +238,9 @@ mod tests {
 
     #[test]
     fn missing_argument_is_reported() -> Result<(), CallError> {
-        let call = FunctionRegistry::from_linked().get("registry_test_concat").expect("registered");
+        let Some(Callable::Serde(call)) = FunctionRegistry::from_linked().get("registry_test_concat") else {
+            panic!("registered")
+        };
         let err = call(&[encode_result(&"x".to_string())?]).expect_err("one argument short");
         assert!(matches!(err, CallError::ArgumentCount { .. }), "{err}");
         Ok(())

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use dusk_flight::messages::{FailureKind, TaskFailed, TaskSpec, arg};
 
 use super::result_store::ResultStore;
-use crate::functions::{CallError, FunctionRegistry};
+use crate::functions::{CallError, Callable, FunctionRegistry};
 use crate::graph::Value;
 
 /// A successful run: the result and when and how long the function ran.
@@ -43,18 +43,12 @@ pub(crate) async fn run_call(
             ),
         ));
     };
-    let mut args: Vec<Bytes> = Vec::with_capacity(spec.args.len());
+    let mut args: Vec<Value> = Vec::with_capacity(spec.args.len());
     for a in &spec.args {
         match &a.value {
-            Some(arg::Value::Literal(b)) => args.push(b.clone()),
+            Some(arg::Value::Literal(b)) => args.push(Value::Bytes(b.clone())),
             Some(arg::Value::Key(key)) => match store.get(key).await {
-                Ok(Some(Value::Bytes(b))) => args.push(b),
-                Ok(Some(Value::Batches(_) | Value::Buckets(_))) => {
-                    return Err(fail(
-                        FailureKind::BadArgument,
-                        format!("input {key} is a table, but {} takes serde values", spec.function),
-                    ));
-                }
+                Ok(Some(value)) => args.push(value),
                 Ok(None) => {
                     return Err(fail(
                         FailureKind::Internal,
@@ -65,15 +59,37 @@ pub(crate) async fn run_call(
                     return Err(fail(FailureKind::Internal, dusk_flight::envelope::error_chain(&e)));
                 }
             },
-            None => args.push(Bytes::new()),
+            None => args.push(Value::Bytes(Bytes::new())),
         }
     }
+    let call: Box<dyn FnOnce() -> Result<Value, CallError>> = match function {
+        Callable::Values(f) => Box::new(move || f(&args)),
+        Callable::Serde(f) => {
+            let mut raw: Vec<Bytes> = Vec::with_capacity(args.len());
+            for (a, value) in spec.args.iter().zip(args) {
+                match value {
+                    Value::Bytes(b) => raw.push(b),
+                    Value::Batches(_) | Value::Buckets(_) => {
+                        let key = match &a.value {
+                            Some(arg::Value::Key(key)) => key.as_str(),
+                            _ => "",
+                        };
+                        return Err(fail(
+                            FailureKind::BadArgument,
+                            format!("input {key} is Arrow data, but {} takes serde values", spec.function),
+                        ));
+                    }
+                }
+            }
+            Box::new(move || f(&raw).map(Value::Bytes))
+        }
+    };
     let start_unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
     let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| function(&args)));
+    let outcome = catch_unwind(AssertUnwindSafe(call));
     let compute_us = started.elapsed().as_micros() as u64;
     match outcome {
-        Ok(Ok(bytes)) => Ok(Ran { value: Value::Bytes(bytes), compute_us, start_unix_us }),
+        Ok(Ok(value)) => Ok(Ran { value, compute_us, start_unix_us }),
         Ok(Err(e @ (CallError::BadArgument { .. } | CallError::ArgumentCount { .. }))) => {
             Err(fail(FailureKind::BadArgument, e.to_string()))
         }

@@ -119,6 +119,8 @@ impl WorkerHandle {
 impl Worker {
     /// Starts a worker: binds its data plane, connects to the scheduler, starts serving.
     pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
+        // Each executor thread runs one task: BLAS calls stay on their own thread.
+        crate::array::blas::single_threaded();
         let bind_addr = format!("{}:{}", config.listen_host, config.listen_port);
         let listener = tokio::net::TcpListener::bind(&bind_addr)
             .await

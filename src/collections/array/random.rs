@@ -1,0 +1,152 @@
+//! Counter-based random numbers: value `i` is a hash of the seed and `i`.
+//!
+//! Because each value depends only on the seed and its global position, a chunk is
+//! generated on the worker that needs it, in any order, and a seeded array holds the
+//! same values however it is chunked. The hash is SplitMix64's finaliser, which passes
+//! BigCrush as a counter-based generator and costs a few cycles per value.
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::program::Distribution;
+
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform value in `[0, 1)` from 64 random bits.
+#[inline]
+fn unit(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// The stream of one seed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stream {
+    key: u64,
+}
+
+impl Stream {
+    /// The stream for `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
+        Stream { key: mix(seed ^ 0x6A09_E667_F3BC_C908) }
+    }
+
+    /// 64 random bits for counter `i`.
+    #[inline]
+    pub(crate) fn bits(self, i: u64) -> u64 {
+        mix(self.key.wrapping_add(i.wrapping_add(1).wrapping_mul(GOLDEN)))
+    }
+
+    /// The value at global flat position `i`.
+    #[inline]
+    pub(crate) fn value(self, dist: Distribution, i: u64) -> f64 {
+        match dist {
+            Distribution::Uniform => unit(self.bits(i)),
+            Distribution::Normal => {
+                // Box-Muller on two counters of a second lane; u1 is kept away from 0.
+                let u1 = 1.0 - unit(self.bits(i.wrapping_mul(2) ^ (1 << 63)));
+                let u2 = unit(self.bits(i.wrapping_mul(2).wrapping_add(1) ^ (1 << 63)));
+                (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+            }
+        }
+    }
+}
+
+/// The block `offset .. offset + shape` of the seeded array of `global_shape`.
+pub(crate) fn block(
+    seed: u64,
+    dist: Distribution,
+    global_shape: &[usize],
+    offset: &[usize],
+    shape: &[usize],
+) -> Result<ArrayD<f64>, String> {
+    let ndim = global_shape.len();
+    if offset.len() != ndim || shape.len() != ndim {
+        return Err(format!("random block of rank {} in an array of rank {ndim}", shape.len()));
+    }
+    for axis in 0..ndim {
+        if offset[axis] + shape[axis] > global_shape[axis] {
+            return Err(format!("random block exceeds the array along axis {axis}"));
+        }
+    }
+    let stream = Stream::new(seed);
+    let total: usize = shape.iter().product();
+    let mut out: Vec<f64> = Vec::with_capacity(total);
+    if total > 0 {
+        // Row-major strides of the whole array.
+        let mut strides = vec![1u64; ndim];
+        for axis in (0..ndim.saturating_sub(1)).rev() {
+            strides[axis] = strides[axis + 1] * global_shape[axis + 1] as u64;
+        }
+        let row = if ndim == 0 { 1 } else { shape[ndim - 1] };
+        let outer = ndim.saturating_sub(1);
+        let mut index = vec![0usize; outer];
+        loop {
+            let mut start: u64 = 0;
+            for axis in 0..outer {
+                start += (offset[axis] + index[axis]) as u64 * strides[axis];
+            }
+            if ndim > 0 {
+                start += offset[ndim - 1] as u64;
+            }
+            match dist {
+                Distribution::Uniform => out.extend((0..row as u64).map(|j| unit(stream.bits(start + j)))),
+                Distribution::Normal => out.extend((0..row as u64).map(|j| stream.value(dist, start + j))),
+            }
+            // Next row: odometer over the outer axes.
+            let mut axis = outer;
+            loop {
+                if axis == 0 {
+                    return ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| e.to_string());
+                }
+                axis -= 1;
+                index[axis] += 1;
+                if index[axis] < shape[axis] {
+                    break;
+                }
+                index[axis] = 0;
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_matches_the_same_region_of_the_whole() {
+        let whole = block(7, Distribution::Uniform, &[5, 6, 7], &[0, 0, 0], &[5, 6, 7]).expect("whole");
+        let part = block(7, Distribution::Uniform, &[5, 6, 7], &[1, 2, 3], &[3, 2, 4]).expect("part");
+        let expected = whole.slice(ndarray::s![1..4, 2..4, 3..7]).to_owned().into_dyn();
+        assert_eq!(part, expected);
+    }
+
+    #[test]
+    fn uniform_values_look_uniform_and_normals_look_normal() {
+        let n = 100_000;
+        let u = block(1, Distribution::Uniform, &[n], &[0], &[n]).expect("uniform");
+        let mean = u.sum() / n as f64;
+        assert!((mean - 0.5).abs() < 0.01, "{mean}");
+        assert!(u.iter().all(|v| (0.0..1.0).contains(v)));
+        let z = block(1, Distribution::Normal, &[n], &[0], &[n]).expect("normal");
+        let mean = z.sum() / n as f64;
+        let var = z.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+        assert!(mean.abs() < 0.02 && (var - 1.0).abs() < 0.03, "{mean} {var}");
+        let other = block(2, Distribution::Uniform, &[n], &[0], &[n]).expect("uniform");
+        assert_ne!(u, other, "seeds give different streams");
+    }
+
+    #[test]
+    fn zero_dimensional_and_empty_blocks() {
+        assert_eq!(block(3, Distribution::Uniform, &[], &[], &[]).expect("0-d").len(), 1);
+        assert_eq!(block(3, Distribution::Uniform, &[4, 0], &[0, 0], &[4, 0]).expect("empty").len(), 0);
+    }
+}
