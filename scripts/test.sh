@@ -4,7 +4,7 @@
 #   scripts/test.sh
 #
 # Installs: Debian packages (apt, only when missing: a C compiler, pkg-config, protoc,
-# Chromium and chromedriver for the dashboard's browser test)
+# OpenBLAS, Chromium and chromedriver for the dashboard's browser test)
 # and a Python venv in .venv with the servers the tests start (moto, an S3-compatible
 # server) and the clients they drive (pyarrow, ADBC, flightsql-dbapi, DataFusion's
 # Substrait producer; tests/python/requirements.txt), then builds

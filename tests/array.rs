@@ -278,9 +278,10 @@ async fn matmul_of_non_square_chunked_matrices() -> Result {
         .into_dimensionality::<ndarray::Ix2>()?
         .dot(&b.clone().into_dimensionality::<ndarray::Ix2>()?);
     assert_close("x @ y", &x.matmul(&y)?.compute_typed::<f64>(&client).await?, &want.into_dyn());
-    // Twenty inner chunks: products grouped per task, then a tree sum.
+    // Twenty inner chunks, one product per task: twenty partial sums, a two-level tree.
     let (c, d) = (data(&[5, 200], 3), data(&[200, 6], 4));
-    let p = array::from_ndarray(&c, &[3, 10])?.matmul(&array::from_ndarray(&d, &[10, 4])?)?;
+    let p =
+        array::from_ndarray(&c, &[3, 10])?.matmul_grouped(&array::from_ndarray(&d, &[10, 4])?, Some(1))?;
     let want = c
         .clone()
         .into_dimensionality::<ndarray::Ix2>()?

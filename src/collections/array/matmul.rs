@@ -1,5 +1,11 @@
-//! Block matrix multiplication: per output chunk, products of up to [`GROUP`] block
-//! pairs summed in one task (BLAS GEMM accumulating in place), then a tree sum.
+//! Block matrix multiplication: per output chunk, block products summed in one task
+//! (BLAS GEMM accumulating in place) up to about [`TASK_FLOP`] of work, and the tasks'
+//! partial sums added in a tree.
+//!
+//! Sizing tasks by work rather than by a fixed number of products matters: a partial
+//! sum of 1000 × 1000 blocks is 8 MB that the tree has to move and add, so summing more
+//! products in place is cheaper as long as one task stays short enough to balance
+//! across workers and to redo cheaply after a failure.
 
 use super::compute::{lower_many, node};
 use super::dtype::DType;
@@ -10,14 +16,24 @@ use super::reduction::tree;
 use super::{Array, ArrayError};
 use crate::client::ArgSource;
 
-/// Block products summed by one task before the tree sum.
-const GROUP: usize = 8;
+/// Floating-point operations one matmul task aims at: about a second on one core.
+const TASK_FLOP: f64 = (1u64 << 36) as f64;
 
 impl Array {
     /// Matrix product, as NumPy's `a @ b` for 1-d and 2-d operands: a 1-d left operand
     /// is a row, a 1-d right operand a column, and their axis is dropped from the result.
     /// `other` is rechunked along its first axis to match this array's last.
     pub fn matmul(&self, other: &Array) -> Result<Array, ArrayError> {
+        self.matmul_grouped(other, None)
+    }
+
+    /// [`Array::matmul`] with `products_per_task` block products summed per task before
+    /// the tree sum (`None`: chosen from the chunk sizes, about [`TASK_FLOP`] per task).
+    pub fn matmul_grouped(
+        &self,
+        other: &Array,
+        products_per_task: Option<usize>,
+    ) -> Result<Array, ArrayError> {
         let (a, drop_row) =
             if self.ndim() == 1 { (self.expand_dims(0)?, true) } else { (self.clone(), false) };
         let (b, drop_col) =
@@ -51,7 +67,10 @@ impl Array {
             b
         };
         let nk = a.chunks[1].len();
-        let per_task = nk.div_ceil(nk.div_ceil(GROUP));
+        let largest = |c: &[usize]| c.iter().copied().max().unwrap_or(1).max(1) as f64;
+        let product_flop = 2.0 * largest(&a.chunks[0]) * largest(&a.chunks[1]) * largest(&b.chunks[1]);
+        let group = products_per_task.unwrap_or((TASK_FLOP / product_flop) as usize).max(1);
+        let per_task = nk.div_ceil(nk.div_ceil(group).max(1)).max(1);
         let (rows, cols) = (a.chunks[0].len(), b.chunks[1].len());
         let finish = Finish { axes: Vec::new(), input: dtype };
         let mut blocks = Vec::with_capacity(rows * cols);

@@ -162,11 +162,13 @@ pub(crate) fn partial(
             let Some(a) = x.cast(DType::F64).into_typed::<f64>() else {
                 return Err("cast to f64 failed".into());
             };
-            let sum = sum_keep(a.clone(), axes);
-            let count = ArrayD::from_elem(sum.raw_dim(), n as f64);
             if reduction == Mean {
+                let sum = sum_keep(a, axes);
+                let count = ArrayD::from_elem(sum.raw_dim(), n as f64);
                 vec![s("sum", NdArray::F64(sum)), s("count", NdArray::F64(count))]
             } else {
+                let sum = sum_keep(a.clone(), axes);
+                let count = ArrayD::from_elem(sum.raw_dim(), n as f64);
                 let mean = if n == 0 { sum.mapv(|_| 0.0) } else { sum.mapv(|v| v / n as f64) };
                 let dev = {
                     let m = mean.broadcast(a.raw_dim()).ok_or("broadcast of the mean failed")?;
