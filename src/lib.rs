@@ -51,8 +51,8 @@ pub mod worker;
 
 pub use cli::main;
 pub use client::{Client, ClientError, Future, SqlOutput, SubmitOptions};
-pub use collections::array;
 pub use collections::delayed::{Delayed, delayed, delayed_with};
+pub use collections::{array, bag};
 pub use data_client::TransferError;
 pub use functions::builtins;
 pub use net::ConnectError;

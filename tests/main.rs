@@ -3,6 +3,7 @@
 //! One test binary (see `Cargo.toml`): each module is one area.
 
 mod array;
+mod bag;
 mod cli;
 mod cluster;
 mod dashboard;

@@ -303,6 +303,25 @@ impl Client {
         Ok(refs)
     }
 
+    /// Creates (or replaces) cluster table `table` with the rows of `batches`, as a
+    /// Flight SQL client's bulk ingest does; SQL can query it at once. Returns the rows
+    /// written.
+    pub async fn ingest(
+        &self,
+        table: &str,
+        batches: Vec<arrow::array::RecordBatch>,
+    ) -> Result<u64, ClientError> {
+        self.shared.ingest(table, batches).await
+    }
+
+    /// Fetches serde-encoded results as bytes, waiting until they are ready.
+    pub(crate) async fn gather_raw(
+        &self,
+        keys: &[TaskKey],
+    ) -> Result<crate::graph::KeyMap<Bytes>, ClientError> {
+        gather::gather_bytes(&self.shared, keys).await
+    }
+
     /// Fetches results that are Arrow data (array chunks), waiting until they are ready.
     pub(crate) async fn gather_batches(
         &self,

@@ -73,6 +73,52 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Writes `batches` into table `table` through Flight SQL ingest, creating it or
+    /// replacing its rows; returns the rows written.
+    pub(crate) async fn ingest(
+        &self,
+        table: &str,
+        batches: Vec<arrow::array::RecordBatch>,
+    ) -> Result<u64, ClientError> {
+        use arrow_flight::encode::FlightDataEncoderBuilder;
+        use arrow_flight::sql::{
+            CommandStatementIngest, DoPutUpdateResult, ProstMessageExt, TableDefinitionOptions,
+            TableExistsOption, TableNotExistOption,
+        };
+        use futures::TryStreamExt;
+        use prost::Message;
+
+        let command = CommandStatementIngest {
+            table_definition_options: Some(TableDefinitionOptions {
+                if_not_exist: TableNotExistOption::Create.into(),
+                if_exists: TableExistsOption::Replace.into(),
+            }),
+            table: table.to_string(),
+            ..Default::default()
+        };
+        let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
+        let status = |source| ClientError::Scheduler { url: self.url.clone(), source };
+        let schema = batches.first().map(|b| b.schema());
+        let mut builder = FlightDataEncoderBuilder::new().with_flight_descriptor(Some(descriptor));
+        if let Some(schema) = schema {
+            builder = builder.with_schema(schema);
+        }
+        let data: Vec<FlightData> = builder
+            .build(futures::stream::iter(batches.into_iter().map(Ok)))
+            .try_collect()
+            .await
+            .map_err(|e| status(tonic::Status::invalid_argument(format!("encoding the batches: {e}"))))?;
+        let mut scheduler = self.scheduler.clone();
+        let results = scheduler.do_put(futures::stream::iter(data)).await.map_err(status)?.into_inner();
+        let results: Vec<arrow_flight::PutResult> = results.try_collect().await.map_err(status)?;
+        Ok(results
+            .first()
+            .and_then(|r| DoPutUpdateResult::decode(r.app_metadata.as_ref()).ok())
+            .map_or(0, |r| r.record_count.max(0) as u64))
+    }
+}
+
 /// Opens a session with the scheduler at `url`.
 pub(crate) async fn connect(
     url: &str,

@@ -10,9 +10,8 @@ use super::dtype::{Element, NdArray};
 use super::program::Program;
 use super::{Array, ArrayError, Block, codec, eval, kernels};
 use crate::Client;
-use crate::client::{ArgSource, SubmitOptions, call_key};
+use crate::client::ArgSource;
 use crate::collections::delayed::Node;
-use crate::graph::TaskKey;
 
 /// A block program with its inputs numbered, and the task arguments they name.
 pub(crate) fn lower(block: &Block) -> (Program, Vec<ArgSource>) {
@@ -48,14 +47,7 @@ pub(crate) fn node<S: Serialize>(
 ) -> Result<Arc<Node>, ArrayError> {
     let spec =
         postcard::to_stdvec(spec).map_err(|e| ArrayError::shape(label, format!("encoding the task: {e}")))?;
-    let mut args = Vec::with_capacity(inputs.len() + 1);
-    args.push(ArgSource::Literal(Bytes::from(spec)));
-    args.extend(inputs);
-    let options = SubmitOptions::default();
-    let hashed = call_key(function, &args, &options);
-    let hash = hashed.as_str().rsplit('-').next().unwrap_or_default();
-    let key = TaskKey::from(format!("{label}-{hash}"));
-    Ok(Arc::new(Node { key, function, args, options }))
+    Ok(crate::collections::kernel_node(label, function, Bytes::from(spec), inputs))
 }
 
 /// The task that computes `block`: the task itself when the block is one task's result

@@ -5,7 +5,6 @@
 //! under fixed names, so every `dusk` binary's workers can run any array graph.
 
 use ndarray::{Array2, Ix2, linalg::general_mat_mul};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::codec;
@@ -13,6 +12,7 @@ use super::dtype::{DType, NdArray};
 use super::eval::eval;
 use super::program::Program;
 use super::reduce::{self, Place, Reduction, State};
+use crate::collections::{kernel_spec as spec, raised};
 use crate::functions::{CallError, Registration};
 use crate::graph::Value;
 
@@ -61,19 +61,6 @@ pub(crate) struct MatmulSpec {
     pub(crate) dtype: DType,
     /// Give a plain chunk (the only partial sum) rather than a `Sum` state.
     pub(crate) finish: bool,
-}
-
-fn raised(message: impl Into<String>) -> CallError {
-    CallError::Raised(message.into())
-}
-
-fn spec<T: DeserializeOwned>(args: &[Value]) -> Result<(T, &[Value]), CallError> {
-    let Some((Value::Bytes(first), rest)) = args.split_first() else {
-        return Err(CallError::BadArgument { param: "spec", message: "missing or not a serde value".into() });
-    };
-    let spec = postcard::from_bytes(first)
-        .map_err(|e| CallError::BadArgument { param: "spec", message: e.to_string() })?;
-    Ok((spec, rest))
 }
 
 fn state_value(state: State) -> Result<Value, CallError> {
