@@ -215,6 +215,14 @@ async fn operations_match_ndarray_on_uneven_0d_1d_3d_and_empty_arrays() -> Resul
             let want = ndarray::stack(Axis(1), &[a.view(), b.view()])?;
             assert_close(&format!("{name} stack"), &f64s(&client, &stacked).await?, &want);
         }
+        // Boolean-mask selection: x[x > y].
+        let picked = x.select(&gt, &client).await?;
+        let want: Vec<f64> = a.iter().zip(b.iter()).filter(|(p, q)| p > q).map(|(p, _)| *p).collect();
+        assert_close(
+            &format!("{name} x[x > y]"),
+            &f64s(&client, &picked).await?,
+            &ArrayD::from_shape_vec(IxDyn(&[want.len()]), want)?,
+        );
         check_reductions(&client, &name, &x, &a).await?;
     }
     cluster.shutdown().await;

@@ -373,3 +373,62 @@ pub fn stack(arrays: &[Array], axis: usize) -> Result<Array, ArrayError> {
     let expanded = arrays.iter().map(|a| a.expand_dims(axis)).collect::<Result<Vec<_>, _>>()?;
     concatenate(&expanded, axis)
 }
+
+impl Array {
+    /// The elements where `mask` (a bool array of this shape) is true, in row-major
+    /// order, as a 1-d array: NumPy's `x[mask]`.
+    ///
+    /// How many elements each chunk keeps decides the result's chunks, so the mask's
+    /// per-chunk counts are computed first (one small task per chunk); the selection
+    /// itself stays lazy. Chunks are joined along every axis but the first, so that
+    /// chunk order is row-major order.
+    pub async fn select(&self, mask: &Array, client: &crate::Client) -> Result<Array, ArrayError> {
+        if mask.dtype != super::DType::Bool {
+            return Err(ArrayError::dtype("a selection mask", mask.dtype));
+        }
+        if mask.shape != self.shape {
+            return Err(ArrayError::shape(
+                "select",
+                format!("mask of shape {:?} for an array of shape {:?}", mask.shape, self.shape),
+            ));
+        }
+        // Row-major order across chunks needs chunks split along the first axis only.
+        let rows: Vec<Vec<usize>> = self
+            .chunks
+            .iter()
+            .enumerate()
+            .map(|(axis, c)| if axis == 0 { c.clone() } else { vec![self.shape[axis]] })
+            .collect();
+        let data = self.rechunk_to(rows.clone())?;
+        let mask = mask.rechunk_to(rows)?;
+        // Per-chunk counts: each mask chunk summed on its own (a 0-d result per chunk).
+        let sums = grid_indices(&data.numblocks())
+            .into_iter()
+            .map(|index| {
+                let shape = mask.block_shape(&index);
+                let chunk = Array::from_parts(
+                    super::DType::Bool,
+                    shape.clone(),
+                    shape.iter().map(|&n| vec![n]).collect(),
+                    vec![mask.block(&index).clone()],
+                );
+                chunk.sum()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts = stack(&sums, 0)?.compute_typed::<i64>(client).await?;
+        let mut chunks = Vec::new();
+        let mut blocks = Vec::new();
+        for ((n, part), keep) in counts.iter().zip(data.blocks.iter()).zip(mask.blocks.iter()) {
+            if *n > 0 {
+                chunks.push(*n as usize);
+                blocks.push(Program::Select(Box::new(part.clone()), Box::new(keep.clone())));
+            }
+        }
+        if blocks.is_empty() {
+            chunks.push(0);
+            blocks.push(Program::Fill { value: super::Scalar::Bool(false).cast(self.dtype), shape: vec![0] });
+        }
+        let len = chunks.iter().sum();
+        Ok(Array::from_parts(self.dtype, vec![len], vec![chunks], blocks))
+    }
+}
