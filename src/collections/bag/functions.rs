@@ -6,6 +6,7 @@
 //! functions; types are checked at compile time where the bag is built.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,11 +49,13 @@ pub(crate) struct ElementFunctions {
 }
 
 impl ElementFunctions {
-    /// Collects the registrations linked into this binary.
-    pub(crate) fn from_linked() -> Self {
-        Self {
+    /// The registrations linked into this binary, collected on first use: the set is
+    /// fixed at link time, so every task shares one table.
+    pub(crate) fn linked() -> &'static Self {
+        static LINKED: OnceLock<ElementFunctions> = OnceLock::new();
+        LINKED.get_or_init(|| Self {
             by_name: inventory::iter::<ElementRegistration>.into_iter().map(|r| (r.name, r.call)).collect(),
-        }
+        })
     }
 
     /// Looks a function up; the error names it.

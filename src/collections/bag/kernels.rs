@@ -370,20 +370,20 @@ fn combine_of(agg: &Agg, partials: Vec<Json>, last: bool, fns: &ElementFunctions
 
 fn pipeline(args: &[Value]) -> Result<Value, CallError> {
     let (spec, inputs) = spec::<PipelineSpec>(args)?;
-    let items = run_pipeline(&spec, inputs, &ElementFunctions::from_linked()).map_err(raised)?;
+    let items = run_pipeline(&spec, inputs, ElementFunctions::linked()).map_err(raised)?;
     json_value(&Json::Array(items))
 }
 
 fn partial(args: &[Value]) -> Result<Value, CallError> {
     let (spec, inputs) = spec::<PartialSpec>(args)?;
-    let fns = ElementFunctions::from_linked();
-    let items = run_pipeline(&spec.pipeline, inputs, &fns).map_err(raised)?;
-    json_value(&partial_of(&spec.agg, items, &fns).map_err(raised)?)
+    let fns = ElementFunctions::linked();
+    let items = run_pipeline(&spec.pipeline, inputs, fns).map_err(raised)?;
+    json_value(&partial_of(&spec.agg, items, fns).map_err(raised)?)
 }
 
 fn combine(args: &[Value]) -> Result<Value, CallError> {
     let (spec, inputs) = spec::<CombineSpec>(args)?;
-    let fns = ElementFunctions::from_linked();
+    let fns = ElementFunctions::linked();
     let partials = inputs
         .iter()
         .map(|v| match v {
@@ -391,13 +391,13 @@ fn combine(args: &[Value]) -> Result<Value, CallError> {
             _ => Err(raised("a partial is not a byte value")),
         })
         .collect::<Result<Vec<Json>, _>>()?;
-    json_value(&combine_of(&spec.agg, partials, spec.last, &fns).map_err(raised)?)
+    json_value(&combine_of(&spec.agg, partials, spec.last, fns).map_err(raised)?)
 }
 
 fn split(args: &[Value]) -> Result<Value, CallError> {
     let (spec, inputs) = spec::<SplitSpec>(args)?;
-    let fns = ElementFunctions::from_linked();
-    let items = run_pipeline(&spec.pipeline, inputs, &fns).map_err(raised)?;
+    let fns = ElementFunctions::linked();
+    let items = run_pipeline(&spec.pipeline, inputs, fns).map_err(raised)?;
     let key = fns.get(&spec.key).map_err(raised)?;
     let mut buckets: Vec<Vec<Json>> = vec![Vec::new(); spec.buckets.max(1)];
     for x in items {
@@ -447,7 +447,7 @@ fn group(args: &[Value]) -> Result<Value, CallError> {
 
 fn write(args: &[Value]) -> Result<Value, CallError> {
     let (spec, inputs) = spec::<WriteSpec>(args)?;
-    let items = run_pipeline(&spec.pipeline, inputs, &ElementFunctions::from_linked()).map_err(raised)?;
+    let items = run_pipeline(&spec.pipeline, inputs, ElementFunctions::linked()).map_err(raised)?;
     let fail = |e: std::io::Error| raised(format!("{}: {e}", spec.path));
     let file = std::fs::File::create(&spec.path).map_err(fail)?;
     let mut out: Box<dyn Write> = if spec.path.ends_with(".gz") {
