@@ -103,9 +103,13 @@ pub fn delayed_with<F: TaskFunction, A: IntoArgs<F::Args>>(
     args: A,
     options: SubmitOptions,
 ) -> Delayed<F::Output> {
-    let args = args.into_args();
-    let key = crate::client::call_key(F::NAME, &args, &options);
-    Delayed { node: Arc::new(Node { key, function: F::NAME, args, options }), _t: PhantomData }
+    Delayed { node: call_node(F::NAME, args.into_args(), options), _t: PhantomData }
+}
+
+/// The node of a call of the registered `function`, keyed as [`delayed_with`] keys it.
+pub(crate) fn call_node(function: &'static str, args: Vec<ArgSource>, options: SubmitOptions) -> Arc<Node> {
+    let key = crate::client::call_key(function, &args, &options);
+    Arc::new(Node { key, function, args, options })
 }
 
 /// Several delayed values computed together: tuples of `&Delayed<_>`.

@@ -7,6 +7,7 @@ pub mod delayed;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::{ArgSource, SubmitOptions, call_key};
@@ -14,22 +15,22 @@ use crate::functions::CallError;
 use crate::graph::{TaskKey, Value};
 use delayed::Node;
 
-/// A task calling a collection kernel `function` with an encoded `spec` and `inputs`;
-/// its key is `label` and a hash of the call, so equal calls share a task.
-pub(crate) fn kernel_node(
+/// A task calling a collection kernel `function` with `spec` (postcard-encoded) and
+/// `inputs`; its key is `label` and a hash of the call, so equal calls share a task.
+pub(crate) fn kernel_node<S: Serialize>(
     label: &str,
     function: &'static str,
-    spec: Bytes,
+    spec: &S,
     inputs: Vec<ArgSource>,
-) -> Arc<Node> {
+) -> Result<Arc<Node>, postcard::Error> {
     let mut args = Vec::with_capacity(inputs.len() + 1);
-    args.push(ArgSource::Literal(spec));
+    args.push(ArgSource::Literal(Bytes::from(postcard::to_stdvec(spec)?)));
     args.extend(inputs);
     let options = SubmitOptions::default();
     let hashed = call_key(function, &args, &options);
     let hash = hashed.as_str().rsplit('-').next().unwrap_or_default();
     let key = TaskKey::from(format!("{label}-{hash}"));
-    Arc::new(Node { key, function, args, options })
+    Ok(Arc::new(Node { key, function, args, options }))
 }
 
 /// A collection kernel's error from its own message.

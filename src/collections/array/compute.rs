@@ -15,27 +15,27 @@ use crate::collections::delayed::Node;
 
 /// A block program with its inputs numbered, and the task arguments they name.
 pub(crate) fn lower(block: &Block) -> (Program, Vec<ArgSource>) {
-    let (mut programs, inputs) = lower_many(&[block]);
-    (programs.pop().unwrap_or(Program::Fill { value: false.into(), shape: vec![] }), inputs)
+    let mut inputs = Vec::new();
+    (number_inputs(block, &mut inputs), inputs)
 }
 
 /// Several block programs for one task, numbering their inputs jointly: a chunk read by
 /// two of them is one argument.
 pub(crate) fn lower_many(blocks: &[&Block]) -> (Vec<Program>, Vec<ArgSource>) {
-    let mut inputs: Vec<ArgSource> = Vec::new();
-    let programs = blocks
-        .iter()
-        .map(|block| {
-            block.map_inputs(&mut |source, _serde| {
-                let found = source.key().and_then(|k| inputs.iter().position(|i| i.key() == Some(k)));
-                found.unwrap_or_else(|| {
-                    inputs.push(source.clone());
-                    inputs.len() - 1
-                }) as u32
-            })
-        })
-        .collect();
+    let mut inputs = Vec::new();
+    let programs = blocks.iter().map(|block| number_inputs(block, &mut inputs)).collect();
     (programs, inputs)
+}
+
+/// `block` with each input replaced by its position in `inputs`, added there if new.
+fn number_inputs(block: &Block, inputs: &mut Vec<ArgSource>) -> Program {
+    block.map_inputs(&mut |source, _serde| {
+        let found = source.key().and_then(|k| inputs.iter().position(|i| i.key() == Some(k)));
+        found.unwrap_or_else(|| {
+            inputs.push(source.clone());
+            inputs.len() - 1
+        }) as u32
+    })
 }
 
 /// A task calling array kernel `function` with `spec` and `inputs`, its key named `label`.
@@ -45,9 +45,8 @@ pub(crate) fn node<S: Serialize>(
     spec: &S,
     inputs: Vec<ArgSource>,
 ) -> Result<Arc<Node>, ArrayError> {
-    let spec =
-        postcard::to_stdvec(spec).map_err(|e| ArrayError::shape(label, format!("encoding the task: {e}")))?;
-    Ok(crate::collections::kernel_node(label, function, Bytes::from(spec), inputs))
+    crate::collections::kernel_node(label, function, spec, inputs)
+        .map_err(|e| ArrayError::shape(label, format!("encoding the task: {e}")))
 }
 
 /// The task that computes `block`: the task itself when the block is one task's result

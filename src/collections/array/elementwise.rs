@@ -9,6 +9,7 @@ use super::eval::broadcast_shape;
 use super::program::{BinaryOp, Program, UnaryOp};
 use super::{Array, ArrayError, Block, grid_indices};
 use crate::client::ArgSource;
+use crate::collections::delayed::call_node;
 use crate::functions::TaskFunction;
 
 /// How an operand's axes map onto the broadcast result's: per result axis, the
@@ -107,7 +108,7 @@ impl Array {
             let (program, inputs) = super::compute::lower(block);
             let chunk = node(&block.label(), super::kernels::TO_SERDE, &program, inputs)?;
             let key_source = ArgSource::Node(chunk);
-            let applied = node_for_function(F::NAME, key_source)?;
+            let applied = node_for_function(F::NAME, key_source);
             blocks.push(Program::Cast(dtype, Box::new(Program::Serde(applied))));
         }
         Ok(Array::from_parts(dtype, self.shape.clone(), self.chunks.clone(), blocks))
@@ -189,16 +190,8 @@ fn broadcast_blocks(
     Ok((shape, chunks, blocks))
 }
 
-fn node_for_function(function: &'static str, input: ArgSource) -> Result<ArgSource, ArrayError> {
-    let options = crate::SubmitOptions::default();
-    let args = vec![input];
-    let key = crate::client::call_key(function, &args, &options);
-    Ok(ArgSource::Node(std::sync::Arc::new(crate::collections::delayed::Node {
-        key,
-        function,
-        args,
-        options,
-    })))
+fn node_for_function(function: &'static str, input: ArgSource) -> ArgSource {
+    ArgSource::Node(call_node(function, vec![input], crate::SubmitOptions::default()))
 }
 
 macro_rules! named_binary {

@@ -122,9 +122,8 @@ fn node<S: Serialize>(
     spec: &S,
     inputs: Vec<ArgSource>,
 ) -> Result<Arc<crate::collections::delayed::Node>, BagError> {
-    let spec = postcard::to_stdvec(spec)
-        .map_err(|e| BagError::Encode { what: format!("the {label} task"), message: e.to_string() })?;
-    Ok(kernel_node(label, function, spec.into(), inputs))
+    kernel_node(label, function, spec, inputs)
+        .map_err(|e| BagError::Encode { what: format!("the {label} task"), message: e.to_string() })
 }
 
 fn json_text<T: Serialize>(value: &T, what: &str) -> Result<String, BagError> {
