@@ -51,18 +51,6 @@ impl Row {
     }
 }
 
-/// User + system CPU seconds of a process, from /proc/<pid>/stat.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some((utime + stime) / ticks)
-}
-
 async fn map_case(client: &Client, n: usize) -> Result<Row> {
     let start = Instant::now();
     let futures = client.map(inc, 0..n as i64)?;
@@ -167,11 +155,12 @@ async fn main() -> Result {
     client.gather(&client.map(inc, 0..2000i64)?).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
-    let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let cpu_before = dusk::config::process_cpu_seconds(pid).unwrap_or(0.0);
+    let client_cpu_before = dusk::config::process_cpu_seconds(std::process::id()).unwrap_or(0.0);
     let map = map_case(&client, 100_000).await?;
-    let cpu_map = cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
-    let client_cpu_map = cpu_seconds(std::process::id()).unwrap_or(0.0) - client_cpu_before;
+    let cpu_map = dusk::config::process_cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
+    let client_cpu_map =
+        dusk::config::process_cpu_seconds(std::process::id()).unwrap_or(0.0) - client_cpu_before;
     // Unwatched and watched alternate, three rounds, best of each: the machine's noise
     // is larger than the dashboard's cost.
     let dashboard = cluster.dashboard_url().ok_or("the cluster serves no dashboard")?.to_string();

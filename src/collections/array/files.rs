@@ -15,7 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 
 use super::codec::into_vec;
-use super::dtype::{DType, NdArray, with_array};
+use super::dtype::{DType, NdArray};
 use super::program::Program;
 use super::{Array, ArrayError, Block};
 use crate::Client;
@@ -165,41 +165,26 @@ pub(crate) fn write_npy(path: &Path, array: NdArray) -> std::io::Result<()> {
     out.write_all(&[1, 0])?;
     out.write_all(&(header.len() as u16).to_le_bytes())?;
     out.write_all(header.as_bytes())?;
-    with_array!(array, a => {
-        for v in into_vec(a) {
-            out.write_all(&npy_bytes(v))?;
-        }
-    });
+    match array {
+        NdArray::F64(a) => write_elements(&mut out, into_vec(a), f64::to_le_bytes)?,
+        NdArray::F32(a) => write_elements(&mut out, into_vec(a), f32::to_le_bytes)?,
+        NdArray::I64(a) => write_elements(&mut out, into_vec(a), i64::to_le_bytes)?,
+        NdArray::Bool(a) => write_elements(&mut out, into_vec(a), |b| [u8::from(b)])?,
+    }
     out.flush()
 }
 
-trait NpyElement {
-    fn bytes(self) -> Vec<u8>;
-}
-
-impl NpyElement for f64 {
-    fn bytes(self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
+/// Writes `values` in row-major order, each as the `N` bytes `le` gives.
+fn write_elements<T, const N: usize>(
+    out: &mut impl Write,
+    values: Vec<T>,
+    le: fn(T) -> [u8; N],
+) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(values.len() * N);
+    for v in values {
+        bytes.extend_from_slice(&le(v));
     }
-}
-impl NpyElement for f32 {
-    fn bytes(self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
-    }
-}
-impl NpyElement for i64 {
-    fn bytes(self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
-    }
-}
-impl NpyElement for bool {
-    fn bytes(self) -> Vec<u8> {
-        vec![u8::from(self)]
-    }
-}
-
-fn npy_bytes<T: NpyElement>(v: T) -> Vec<u8> {
-    v.bytes()
+    out.write_all(&bytes)
 }
 
 /// An array of `.npy` files: one path, or a glob whose matches (in name order) are

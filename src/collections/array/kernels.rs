@@ -123,11 +123,10 @@ fn matmul(args: &[Value]) -> Result<Value, CallError> {
     for (pa, pb) in &spec.pairs {
         let a = eval(pa, inputs).map_err(raised)?.cast(spec.dtype);
         let b = eval(pb, inputs).map_err(raised)?.cast(spec.dtype);
-        let (m, k, n) = match (a.shape(), b.shape()) {
-            ([m, k], [k2, n]) if k == k2 => (*m, *k, *n),
+        let (m, n) = match (a.shape(), b.shape()) {
+            ([m, k], [k2, n]) if k == k2 => (*m, *n),
             (x, y) => return Err(raised(format!("blocks of shapes {x:?} and {y:?} do not multiply"))),
         };
-        let _ = k;
         acc = Some(match (a, b, acc) {
             (NdArray::F64(a), NdArray::F64(b), prev) => {
                 let mut c = match prev {

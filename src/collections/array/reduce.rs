@@ -267,6 +267,15 @@ fn arg_partial<T: Element>(
     Ok((value.insert_axis(Axis(*axis)), index.insert_axis(Axis(*axis))))
 }
 
+/// The elementwise sum of two states' `name` fields.
+fn add(name: &str, a: &mut State, b: &mut State) -> Result<(String, NdArray), String> {
+    let (x, y) = (field(a, name)?, field(b, name)?);
+    if x.shape() != y.shape() || x.dtype() != y.dtype() {
+        return Err(format!("states of shapes {:?} and {:?} do not merge", x.shape(), y.shape()));
+    }
+    Ok((name.to_string(), super::eval::binary(super::program::BinaryOp::Add, x, y)?))
+}
+
 /// Merges two states of the same reduction and shape.
 pub(crate) fn merge(reduction: Reduction, mut a: State, mut b: State) -> Result<State, String> {
     use Reduction::*;
@@ -279,18 +288,8 @@ pub(crate) fn merge(reduction: Reduction, mut a: State, mut b: State) -> Result<
     };
     let s = |name: &str, a: NdArray| (name.to_string(), a);
     Ok(match reduction {
-        Sum | Mean => {
-            let mut out = Vec::new();
-            for name in ["sum", "count"] {
-                if reduction == Sum && name == "count" {
-                    continue;
-                }
-                let (x, y) = (field(&mut a, name)?, field(&mut b, name)?);
-                same(&x, &y)?;
-                out.push(s(name, super::eval::binary(super::program::BinaryOp::Add, x, y)?));
-            }
-            out
-        }
+        Sum => vec![add("sum", &mut a, &mut b)?],
+        Mean => vec![add("sum", &mut a, &mut b)?, add("count", &mut a, &mut b)?],
         Var { .. } | Std { .. } => {
             let f = |st: &mut State, name: &str| -> Result<ArrayD<f64>, String> {
                 field(st, name)?.into_typed::<f64>().ok_or_else(|| format!("{name} is not f64"))
