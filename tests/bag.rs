@@ -3,11 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use dusk::SubmitOptions;
 use dusk::bag::{self, BagError};
 use dusk::bag_fn;
-use dusk::testing::LocalCluster;
+use dusk::testing::{ClusterSpec, LocalCluster};
 use serde_json::{Value as Json, json};
+
+use crate::support::{eventually, tasks_in};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -191,6 +195,57 @@ async fn json_log_cleaned_with_a_bag_then_queried_with_sql() -> Result {
     assert_eq!(got, want);
     let empty = bag::from_sequence::<Json>(&[], 2)?;
     assert!(matches!(empty.to_dataframe(&client, "nothing").await, Err(BagError::Table(_))));
+    cluster.shutdown().await;
+    Ok(())
+}
+
+/// Calls of [`fails_first`], so the test can make exactly its first run fail.
+static FAILS_FIRST_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+bag_fn! {
+    /// Fails on its first call in this process, then passes partitions through.
+    fn fails_first(p: Vec<i64>) -> Vec<i64> {
+        assert!(FAILS_FIRST_CALLS.fetch_add(1, Ordering::SeqCst) > 0, "the first run fails");
+        p
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_options_reach_bag_and_array_tasks() -> Result {
+    let mut spec = ClusterSpec::new(2, 1);
+    spec.resources = vec![("gpu".into(), 1.0)];
+    let cluster = LocalCluster::start_with(spec).await?;
+    let client = cluster.client().await?;
+
+    // Retries: the first run of the partition fails; one retry brings the answer.
+    let items: Vec<i64> = (1..=20).collect();
+    let flaky = bag::from_sequence(&items, 1)?.map_partitions(fails_first);
+    let retried = client.with_task_options(SubmitOptions::default().retries(1));
+    assert_eq!(flaky.compute(&retried).await?, items);
+    assert_eq!(FAILS_FIRST_CALLS.load(Ordering::SeqCst), 2);
+    // Without retries the same failure reaches the caller.
+    FAILS_FIRST_CALLS.store(0, Ordering::SeqCst);
+    let other = bag::from_sequence(&items[..10], 1)?.map_partitions(fails_first);
+    let err = other.compute(&client).await.expect_err("no retries").to_string();
+    assert!(err.contains("the first run fails"), "{err}");
+
+    // Resources: no worker offers a TPU, so the array's tasks wait for one; dropping
+    // the computation cancels them and the cluster keeps serving.
+    let x = dusk::array::random(&[400, 400], &[100, 100], 3)?;
+    let on_tpu = client.with_task_options(SubmitOptions::default().resource("tpu", 1.0));
+    let waiting = tokio::spawn({
+        let x = x.clone();
+        async move { x.sum()?.compute(&on_tpu).await }
+    });
+    eventually("the TPU tasks to wait for a worker", || async { tasks_in(&client, "no-worker").await > 0 })
+        .await;
+    waiting.abort();
+    eventually("the waiting tasks to be released", || async { tasks_in(&client, "no-worker").await == 0 })
+        .await;
+    let on_gpu = client.with_task_options(SubmitOptions::default().resource("gpu", 1.0).priority(5));
+    let summed = x.sum()?.compute(&on_gpu).await?.into_typed::<f64>().ok_or("f64")?;
+    let whole = x.compute(&client).await?.into_typed::<f64>().ok_or("f64")?;
+    assert!((summed.sum() - whole.sum()).abs() < 1e-6 * whole.sum().abs());
     cluster.shutdown().await;
     Ok(())
 }

@@ -40,14 +40,23 @@ pub(crate) fn call_key(function: &str, args: &[ArgSource], options: &SubmitOptio
 
 /// Task specs of one submission, dependencies before dependents.
 #[derive(Debug, Default)]
-pub(crate) struct GraphBuilder {
+pub(crate) struct GraphBuilder<'a> {
     pub(crate) specs: Vec<TaskSpec>,
+    /// When set, every task takes its priority, retries and resources from these
+    /// options instead of its node's (a collection computed with
+    /// [`Client::with_task_options`](crate::Client::with_task_options)).
+    pub(crate) collection_options: Option<&'a SubmitOptions>,
     seen: KeySet,
     /// Futures used as arguments, kept alive until the submission is queued.
     pub(crate) holds: Vec<KeyRef>,
 }
 
-impl GraphBuilder {
+impl<'a> GraphBuilder<'a> {
+    /// A builder giving every task the priority, retries and resources of `options`.
+    pub(crate) fn for_collection(options: &'a SubmitOptions) -> Self {
+        GraphBuilder { collection_options: Some(options), ..Default::default() }
+    }
+
     /// Adds a call and the delayed nodes it reads; returns its key.
     pub(crate) fn add_call(
         &mut self,
@@ -117,6 +126,7 @@ impl GraphBuilder {
             };
             wire_args.push(Arg { value: Some(value) });
         }
+        let options = self.collection_options.unwrap_or(options);
         let order = self.specs.len() as u64;
         self.specs.push(TaskSpec {
             key: key.to_string(),

@@ -41,6 +41,9 @@ const SUBMIT_CHUNK: usize = 4096;
 #[derive(Clone, Debug)]
 pub struct Client {
     pub(super) shared: Arc<Shared>,
+    /// Priority, retries and resources of the tasks arrays and bags submit through
+    /// this handle.
+    collection_options: SubmitOptions,
 }
 
 impl Client {
@@ -55,7 +58,28 @@ impl Client {
     /// Connects to the scheduler at `url` showing `credentials`.
     pub async fn connect_with(url: &str, credentials: Credentials) -> Result<Client, ClientError> {
         let name = format!("client-{}", std::process::id());
-        Ok(Client { shared: session::connect(url, &name, credentials).await? })
+        Ok(Client {
+            shared: session::connect(url, &name, credentials).await?,
+            collection_options: SubmitOptions::default(),
+        })
+    }
+
+    /// A handle to the same session whose array and bag computations give every task
+    /// they submit the priority, retries and resources of `options`, as Dask's
+    /// `compute(priority=, retries=, resources=)` does. Keys stay the collection's own:
+    /// `options.key` and `options.pure` are not used.
+    ///
+    /// ```no_run
+    /// # async fn run(client: dusk::Client) -> Result<(), dusk::array::ArrayError> {
+    /// use dusk::SubmitOptions;
+    /// let x = dusk::array::random(&[4000, 4000], &[1000, 1000], 7)?;
+    /// let urgent = client.with_task_options(SubmitOptions::default().priority(10).retries(2));
+    /// let total = x.sum()?.compute(&urgent).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_task_options(&self, options: SubmitOptions) -> Client {
+        Client { shared: self.shared.clone(), collection_options: options }
     }
 
     /// The scheduler's URL.
@@ -291,7 +315,7 @@ impl Client {
     /// Submits delayed nodes (and what they read) in one submission and keeps their
     /// results on the cluster while the returned references live.
     pub(crate) fn submit_nodes(&self, nodes: &[Arc<Node>]) -> Result<Vec<KeyRef>, ClientError> {
-        let mut graph = GraphBuilder::default();
+        let mut graph = GraphBuilder::for_collection(&self.collection_options);
         for node in nodes {
             graph.add_node(node)?;
         }
