@@ -17,7 +17,7 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const LEVELS: [&str; 3] = ["info", "warn", "error"];
 
-fn record(i: i64) -> Json {
+pub(crate) fn record(i: i64) -> Json {
     json!({
         "id": i,
         "user": format!("u{:02}", i % 37),
@@ -29,7 +29,7 @@ fn record(i: i64) -> Json {
 
 bag_fn! {
     /// A log line as a record.
-    fn parse(line: String) -> Json { serde_json::from_str(&line).unwrap_or(Json::Null) }
+    pub(crate) fn parse(line: String) -> Json { serde_json::from_str(&line).unwrap_or(Json::Null) }
 }
 bag_fn! {
     fn is_error(r: Json) -> bool { r["level"] == "error" }
@@ -38,7 +38,7 @@ bag_fn! {
     fn ms_of(r: Json) -> i64 { r["ms"].as_i64().unwrap_or(0) }
 }
 bag_fn! {
-    fn user_of(r: Json) -> String { r["user"].as_str().unwrap_or_default().to_string() }
+    pub(crate) fn user_of(r: Json) -> String { r["user"].as_str().unwrap_or_default().to_string() }
 }
 bag_fn! {
     fn tags_of(r: Json) -> Vec<String> {
@@ -62,7 +62,7 @@ bag_fn! {
 }
 
 /// Writes the records as JSON lines in three files: plain, gzip and zstd.
-fn write_logs(dir: &std::path::Path, records: &[Json]) -> Result {
+pub(crate) fn write_logs(dir: &std::path::Path, records: &[Json]) -> Result {
     let lines = |part: &[Json]| part.iter().map(|r| format!("{r}\n")).collect::<String>();
     let third = records.len() / 3;
     std::fs::write(dir.join("a.jsonl"), lines(&records[..third]))?;

@@ -1,6 +1,7 @@
 //! Tables in an S3-compatible object store: moto's server, started on loopback by the
 //! test (`scripts/test.sh` installs it into `.venv`).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dusk::testing::{ClusterSpec, LocalCluster};
-use dusk::{Client, tpch};
+use dusk::{Client, bag, tpch};
 
 /// A moto S3 server on a free loopback port, stopped on drop.
 struct Moto {
@@ -131,4 +132,56 @@ async fn s3_tables_are_written_read_and_kept_across_a_restart() {
     let client = cluster.client().await.expect("client");
     assert_eq!(rows(&client, "SELECT count(*) FROM s3_people").await, vec!["11"]);
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bags_read_text_objects_from_s3_globs() -> Result<(), Box<dyn std::error::Error>> {
+    use object_store::ObjectStoreExt;
+
+    let moto = Moto::start();
+    moto.create_bucket("dusk-bags");
+    let options = HashMap::from([
+        ("aws.access_key_id".to_string(), "test".to_string()),
+        ("aws.secret_access_key".to_string(), "test".to_string()),
+        ("aws.region".to_string(), "us-east-1".to_string()),
+        ("aws.endpoint".to_string(), moto.endpoint()),
+    ]);
+    // A plain, a gzip and a zstd log, plus objects the glob must not match.
+    let records: Vec<serde_json::Value> = (0..1500).map(crate::bag::record).collect();
+    let dir = tempfile::tempdir()?;
+    crate::bag::write_logs(dir.path(), &records)?;
+    let store = dusk::object_stores::build(&url::Url::parse("s3://dusk-bags")?, &options)?;
+    for entry in std::fs::read_dir(dir.path())? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).ok_or("file name")?.to_string();
+        store
+            .put(&object_store::path::Path::from(format!("logs/{name}")), std::fs::read(&path)?.into())
+            .await?;
+    }
+    store.put(&object_store::path::Path::from("logs/old/z.jsonl"), "{}\n".into()).await?;
+    store.put(&object_store::path::Path::from("logs/README.md"), "not a log\n".into()).await?;
+
+    let cluster = LocalCluster::start(2, 1).await?;
+    let client = cluster.client().await?;
+    let logs = bag::read_text_store("s3://dusk-bags/logs/*.jsonl*", &options).await?;
+    assert_eq!(logs.npartitions(), 3);
+    let parsed = logs.map(crate::bag::parse);
+    assert_eq!(parsed.compute(&client).await?, records);
+    let mut users: Vec<(String, u64)> = parsed.map(crate::bag::user_of).frequencies(&client).await?;
+    users.sort();
+    let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in &records {
+        *want.entry(r["user"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+    }
+    assert_eq!(users, want.into_iter().collect::<Vec<_>>());
+
+    // No match, and a wrong option, are errors that name the location or the option.
+    let none = bag::read_text_store("s3://dusk-bags/logs/*.csv", &options).await.err().map(|e| e.to_string());
+    assert!(none.as_deref().is_some_and(|e| e.contains("no object matches")), "{none:?}");
+    let mut typo = options.clone();
+    typo.insert("aws.acess_key_id".into(), "x".into());
+    let typo = bag::read_text_store("s3://dusk-bags/logs/*", &typo).await.err().map(|e| e.to_string());
+    assert!(typo.as_deref().is_some_and(|e| e.contains("aws.acess_key_id")), "{typo:?}");
+    cluster.shutdown().await;
+    Ok(())
 }

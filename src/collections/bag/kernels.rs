@@ -8,12 +8,13 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::functions::ElementFunctions;
+use super::text::{TextSource, read_lines};
 use crate::collections::{kernel_spec as spec, raised};
 use crate::functions::{CallError, Registration};
 use crate::graph::Value;
@@ -40,8 +41,8 @@ pub(crate) enum Source {
     Input,
     /// Elements given inline, as a JSON array.
     Literal(String),
-    /// The lines of a text file (gzip or zstd by the file's extension).
-    Text(String),
+    /// The lines of a text file or object (gzip or zstd by its extension).
+    Text(TextSource),
 }
 
 /// One step of a pipeline, naming an element function.
@@ -126,19 +127,6 @@ fn parse(text: &str, what: &str) -> Result<Json, String> {
     serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
 }
 
-/// The lines of a text file, decompressed by its extension.
-fn read_lines(path: &str) -> Result<Vec<Json>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
-    let reader: Box<dyn Read> = if path.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else if path.ends_with(".zst") {
-        Box::new(zstd::stream::read::Decoder::new(file).map_err(|e| format!("{path}: {e}"))?)
-    } else {
-        Box::new(file)
-    };
-    BufReader::new(reader).lines().map(|l| l.map(Json::String).map_err(|e| format!("{path}: {e}"))).collect()
-}
-
 /// Runs a pipeline: its source's elements through its steps.
 pub(crate) fn run_pipeline(
     spec: &PipelineSpec,
@@ -151,7 +139,7 @@ pub(crate) fn run_pipeline(
             Json::Array(items) => items,
             _ => return Err("inline elements are not a list".into()),
         },
-        Source::Text(path) => read_lines(path)?,
+        Source::Text(source) => read_lines(source)?,
     };
     for op in &spec.ops {
         items = match op {
@@ -496,7 +484,7 @@ mod tests {
         };
         let args = vec![Value::Bytes(postcard::to_stdvec(&spec).expect("spec").into())];
         write(&args).expect("writes");
-        let lines = read_lines(&path.to_string_lossy()).expect("reads");
+        let lines = read_lines(&TextSource::File(path.to_string_lossy().into_owned())).expect("reads");
         assert_eq!(lines, vec![Json::from("a"), Json::from("1")]);
     }
 }

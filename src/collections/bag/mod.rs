@@ -24,7 +24,9 @@
 
 mod functions;
 mod kernels;
+mod text;
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -170,26 +172,30 @@ pub fn from_sequence<T: Serialize>(items: &[T], npartitions: usize) -> Result<Ba
 
 /// A bag of the lines of text files: a path or a glob, one partition per file. Files
 /// ending in `.gz` or `.zst` are decompressed. The workers read the files, so they must
-/// be at the same path on each.
+/// be at the same path on each; for files in an object store, see [`read_text_store`].
 pub fn read_text(pattern: impl AsRef<Path>) -> Result<Bag<String>, BagError> {
-    let pattern = pattern.as_ref();
-    let text = pattern.to_string_lossy();
-    let fail = |message: String| BagError::File { path: pattern.to_path_buf(), message };
-    let mut paths: Vec<PathBuf> =
-        glob::glob(&text).map_err(|e| fail(format!("bad pattern: {e}")))?.filter_map(Result::ok).collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(fail("no file matches".into()));
-    }
-    let parts = paths
+    Ok(text_bag(text::list_files(pattern.as_ref())?))
+}
+
+/// A bag of the lines of objects in a store: `location` is a URL such as
+/// `s3://bucket/logs/*.jsonl.gz` (also `gs://`, `az://`), its path a glob, one partition
+/// per object; `.gz` and `.zst` objects are decompressed. `options` configure the store
+/// as SQL's `OPTIONS` do (`aws.endpoint`, `aws.access_key_id`, `aws.region`, …; the
+/// environment fills in the rest). The client lists the objects; each worker fetches
+/// the ones its partitions read.
+pub async fn read_text_store(
+    location: &str,
+    options: &HashMap<String, String>,
+) -> Result<Bag<String>, BagError> {
+    Ok(text_bag(text::list_objects(location, options).await?))
+}
+
+fn text_bag(sources: Vec<text::TextSource>) -> Bag<String> {
+    let parts = sources
         .into_iter()
-        .map(|p| Part {
-            input: None,
-            source: Source::Text(p.to_string_lossy().into_owned()),
-            ops: Vec::new(),
-        })
+        .map(|source| Part { input: None, source: Source::Text(source), ops: Vec::new() })
         .collect();
-    Ok(Bag { parts: Arc::new(parts), _t: PhantomData })
+    Bag { parts: Arc::new(parts), _t: PhantomData }
 }
 
 impl<T: Serialize + DeserializeOwned> Bag<T> {
