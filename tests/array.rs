@@ -260,6 +260,14 @@ async fn seeded_random_is_the_same_for_any_chunking_and_fuses_per_chunk() -> Res
     assert_eq!(runs.len() - before, 12, "6 fused tasks for y, then 6 for x: {runs:?}");
     assert!(runs.iter().any(|r| r.key.starts_with("mul-")), "tasks are named for their last step");
 
+    // Reductions of generated blocks run band by band of rows inside each task; every
+    // reduction over every axis must still match the whole array's.
+    let x = array::random(&[300, 300], &[200, 200], 8)?;
+    let y = (&(&(&x + &x.t())? * 2.0)? - 1.0)?;
+    let a = x.compute_typed::<f64>(&client).await?.into_dimensionality::<ndarray::Ix2>()?;
+    let b = ((&a + &a.t()) * 2.0 - 1.0).into_dyn();
+    check_reductions(&client, "(x + x.T) * 2 - 1", &y, &b).await?;
+
     // arange and linspace.
     let r = array::arange(0.5, 10.0, 1.5, 3)?.compute_typed::<f64>(&client).await?;
     assert_eq!(r.into_raw_vec_and_offset().0, vec![0.5, 2.0, 3.5, 5.0, 6.5, 8.0, 9.5]);

@@ -33,6 +33,10 @@ pub(crate) fn eval(program: &Program, inputs: &[Value]) -> Result<NdArray, Strin
         Program::Where(c, a, b) => select_where(eval(c, inputs)?, eval(a, inputs)?, eval(b, inputs)?)?,
         Program::Cast(dtype, a) => eval(a, inputs)?.cast(*dtype),
         Program::Transpose(perm, a) => {
+            // Random values are generated straight in transposed order, with no copy.
+            if let Program::Random { seed, dist, global_shape, offset, shape } = a.as_ref() {
+                return Ok(NdArray::F64(random::permuted(*seed, *dist, global_shape, offset, shape, perm)?));
+            }
             let a = eval(a, inputs)?;
             if perm.len() != a.shape().len() {
                 return Err(format!(

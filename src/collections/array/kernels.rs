@@ -7,11 +7,11 @@
 use ndarray::{Array2, Ix2, linalg::general_mat_mul};
 use serde::{Deserialize, Serialize};
 
-use super::codec;
 use super::dtype::{DType, NdArray};
 use super::eval::eval;
 use super::program::Program;
 use super::reduce::{self, Place, Reduction, State};
+use super::{band, codec};
 use crate::collections::{kernel_spec as spec, raised};
 use crate::functions::{CallError, Registration};
 use crate::graph::Value;
@@ -85,11 +85,46 @@ fn to_serde(args: &[Value]) -> Result<Value, CallError> {
 
 fn partial(args: &[Value]) -> Result<Value, CallError> {
     let (spec, inputs) = spec::<PartialSpec>(args)?;
-    let array = eval(&spec.program, inputs).map_err(raised)?;
-    let state = reduce::partial(spec.reduction, array, &spec.axes, &spec.place).map_err(raised)?;
+    let state = match band::bands(&spec.program) {
+        Some(bands) => banded_partial(&spec, bands, inputs),
+        None => eval(&spec.program, inputs)
+            .and_then(|array| reduce::partial(spec.reduction, array, &spec.axes, &spec.place)),
+    }
+    .map_err(raised)?;
     match spec.finish {
         Some(f) => chunk_value(reduce::finish(spec.reduction, state, &f.axes, f.input).map_err(raised)?),
         None => state_value(state),
+    }
+}
+
+/// A partial state computed band by band of rows: band states merge when the rows are
+/// reduced and join along them otherwise.
+fn banded_partial(
+    spec: &PartialSpec,
+    bands: Vec<(usize, Program)>,
+    inputs: &[Value],
+) -> Result<State, String> {
+    let rows_reduced = spec.axes.contains(&0);
+    let mut merged: Option<State> = None;
+    let mut stacked = Vec::new();
+    for (start, program) in bands {
+        let mut place = spec.place.clone();
+        if let Some(first) = place.offset.first_mut() {
+            *first += start;
+        }
+        let state = reduce::partial(spec.reduction, eval(&program, inputs)?, &spec.axes, &place)?;
+        if rows_reduced {
+            merged = Some(match merged {
+                None => state,
+                Some(acc) => reduce::merge(spec.reduction, acc, state)?,
+            });
+        } else {
+            stacked.push(state);
+        }
+    }
+    match merged {
+        Some(state) => Ok(state),
+        None => reduce::join_rows(stacked),
     }
 }
 

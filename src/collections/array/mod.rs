@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod band;
 pub mod blas;
 mod codec;
 mod compute;

@@ -26,13 +26,15 @@ fn unit(bits: u64) -> f64 {
     (bits >> 11) as i64 as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Uniform values for counters `start, start + 1, …` into `out`: the hot loop of
-/// `random`, written so the compiler vectorises it.
+/// Uniform values for counters `start, start + step, start + 2 step, …` into `out`:
+/// the hot loop of `random`, written so the compiler vectorises it. A step other than 1
+/// generates a transposed region in place.
 #[inline(always)]
-fn fill_uniform_portable(stream: Stream, start: u64, out: &mut [f64]) {
+fn fill_uniform_portable(stream: Stream, start: u64, step: u64, out: &mut [f64]) {
     let base = stream.key.wrapping_add(start.wrapping_add(1).wrapping_mul(GOLDEN));
+    let stride = step.wrapping_mul(GOLDEN);
     for (j, o) in out.iter_mut().enumerate() {
-        *o = unit(mix(base.wrapping_add((j as u64).wrapping_mul(GOLDEN))));
+        *o = unit(mix(base.wrapping_add((j as u64).wrapping_mul(stride))));
     }
 }
 
@@ -40,31 +42,32 @@ fn fill_uniform_portable(stream: Stream, start: u64, out: &mut [f64]) {
 /// converts them to doubles in one instruction each.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
-fn fill_uniform_avx512(stream: Stream, start: u64, out: &mut [f64]) {
-    fill_uniform_portable(stream, start, out)
+fn fill_uniform_avx512(stream: Stream, start: u64, step: u64, out: &mut [f64]) {
+    fill_uniform_portable(stream, start, step, out)
 }
 
 /// [`fill_uniform_portable`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn fill_uniform_avx2(stream: Stream, start: u64, out: &mut [f64]) {
-    fill_uniform_portable(stream, start, out)
+fn fill_uniform_avx2(stream: Stream, start: u64, step: u64, out: &mut [f64]) {
+    fill_uniform_portable(stream, start, step, out)
 }
 
-/// Uniform values for counters `start, start + 1, …`, with the widest vectors the CPU has.
-fn fill_uniform(stream: Stream, start: u64, out: &mut [f64]) {
+/// Uniform values for counters `start, start + step, …`, with the widest vectors the
+/// CPU has.
+fn fill_uniform(stream: Stream, start: u64, step: u64, out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512dq") && std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { fill_uniform_avx512(stream, start, out) };
+            return unsafe { fill_uniform_avx512(stream, start, step, out) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: as above.
-            return unsafe { fill_uniform_avx2(stream, start, out) };
+            return unsafe { fill_uniform_avx2(stream, start, step, out) };
         }
     }
-    fill_uniform_portable(stream, start, out)
+    fill_uniform_portable(stream, start, step, out)
 }
 
 /// The stream of one seed.
@@ -108,6 +111,21 @@ pub(crate) fn block(
     offset: &[usize],
     shape: &[usize],
 ) -> Result<ArrayD<f64>, String> {
+    let identity: Vec<usize> = (0..shape.len()).collect();
+    permuted(seed, dist, global_shape, offset, shape, &identity)
+}
+
+/// The block `offset .. offset + shape` with its axes reordered (output axis `i` is the
+/// block's axis `perm[i]`), generated in that order: a transposed random block costs
+/// what the block does, with no copy.
+pub(crate) fn permuted(
+    seed: u64,
+    dist: Distribution,
+    global_shape: &[usize],
+    offset: &[usize],
+    shape: &[usize],
+    perm: &[usize],
+) -> Result<ArrayD<f64>, String> {
     let ndim = global_shape.len();
     if offset.len() != ndim || shape.len() != ndim {
         return Err(format!("random block of rank {} in an array of rank {ndim}", shape.len()));
@@ -117,50 +135,47 @@ pub(crate) fn block(
             return Err(format!("random block exceeds the array along axis {axis}"));
         }
     }
+    let mut seen = vec![false; ndim];
+    if perm.len() != ndim || perm.iter().any(|&p| p >= ndim || std::mem::replace(&mut seen[p], true)) {
+        return Err(format!("{perm:?} is not an order of {ndim} axes"));
+    }
+    // Row-major strides of the whole array, and the counter of the block's first element.
+    let mut global_strides = vec![1u64; ndim];
+    for axis in (0..ndim.saturating_sub(1)).rev() {
+        global_strides[axis] = global_strides[axis + 1] * global_shape[axis + 1] as u64;
+    }
+    let base: u64 = offset.iter().zip(&global_strides).map(|(&o, &s)| o as u64 * s).sum();
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let strides: Vec<u64> = perm.iter().map(|&p| global_strides[p]).collect();
+    let total: usize = out_shape.iter().product();
+    let mut out: Vec<f64> = vec![0.0; total];
+    let row = if ndim == 0 { 1 } else { out_shape[ndim - 1] };
+    let step = if ndim == 0 { 1 } else { strides[ndim - 1] };
+    let outer = ndim.saturating_sub(1);
     let stream = Stream::new(seed);
-    let total: usize = shape.iter().product();
-    let mut out: Vec<f64> = Vec::with_capacity(total);
-    if total > 0 {
-        // Row-major strides of the whole array.
-        let mut strides = vec![1u64; ndim];
-        for axis in (0..ndim.saturating_sub(1)).rev() {
-            strides[axis] = strides[axis + 1] * global_shape[axis + 1] as u64;
-        }
-        let row = if ndim == 0 { 1 } else { shape[ndim - 1] };
-        let outer = ndim.saturating_sub(1);
-        let mut index = vec![0usize; outer];
-        loop {
-            let mut start: u64 = 0;
-            for axis in 0..outer {
-                start += (offset[axis] + index[axis]) as u64 * strides[axis];
-            }
-            if ndim > 0 {
-                start += offset[ndim - 1] as u64;
-            }
+    let mut index = vec![0usize; outer];
+    if row > 0 {
+        for chunk in out.chunks_exact_mut(row) {
+            let start = base + index.iter().zip(&strides).map(|(&i, &s)| i as u64 * s).sum::<u64>();
             match dist {
-                Distribution::Uniform => {
-                    let at = out.len();
-                    out.resize(at + row, 0.0);
-                    fill_uniform(stream, start, &mut out[at..]);
+                Distribution::Uniform => fill_uniform(stream, start, step, chunk),
+                Distribution::Normal => {
+                    for (j, o) in chunk.iter_mut().enumerate() {
+                        *o = stream.value(dist, start + j as u64 * step);
+                    }
                 }
-                Distribution::Normal => out.extend((0..row as u64).map(|j| stream.value(dist, start + j))),
             }
             // Next row: odometer over the outer axes.
-            let mut axis = outer;
-            loop {
-                if axis == 0 {
-                    return ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| e.to_string());
-                }
-                axis -= 1;
+            for axis in (0..outer).rev() {
                 index[axis] += 1;
-                if index[axis] < shape[axis] {
+                if index[axis] < out_shape[axis] {
                     break;
                 }
                 index[axis] = 0;
             }
         }
     }
-    ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| e.to_string())
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -194,10 +209,24 @@ mod tests {
     fn the_vectorised_loop_gives_the_defined_values() {
         let stream = Stream::new(9);
         let mut out = vec![0.0; 1003];
-        fill_uniform(stream, 12_345, &mut out);
+        fill_uniform(stream, 12_345, 1, &mut out);
         for (j, v) in out.iter().enumerate() {
             assert_eq!(*v, unit(stream.bits(12_345 + j as u64)), "counter {j}");
         }
+        fill_uniform(stream, 77, 1000, &mut out);
+        for (j, v) in out.iter().enumerate() {
+            assert_eq!(*v, unit(stream.bits(77 + 1000 * j as u64)), "counter {j} by 1000");
+        }
+    }
+
+    #[test]
+    fn a_permuted_block_is_the_transposed_block() {
+        for dist in [Distribution::Uniform, Distribution::Normal] {
+            let part = block(5, dist, &[6, 7, 8], &[1, 2, 3], &[4, 5, 3]).expect("part");
+            let moved = permuted(5, dist, &[6, 7, 8], &[1, 2, 3], &[4, 5, 3], &[2, 0, 1]).expect("permuted");
+            assert_eq!(moved, part.permuted_axes(IxDyn(&[2, 0, 1])).as_standard_layout().into_owned());
+        }
+        assert!(permuted(5, Distribution::Uniform, &[6, 7], &[0, 0], &[6, 7], &[0, 0]).is_err());
     }
 
     #[test]

@@ -276,6 +276,36 @@ fn add(name: &str, a: &mut State, b: &mut State) -> Result<(String, NdArray), St
     Ok((name.to_string(), super::eval::binary(super::program::BinaryOp::Add, x, y)?))
 }
 
+/// The states of consecutive bands of rows joined along the first axis, field by field.
+pub(crate) fn join_rows(states: Vec<State>) -> Result<State, String> {
+    let n = states.len();
+    let mut states = states.into_iter();
+    let first = states.next().ok_or("no states to join")?;
+    let mut fields: Vec<(String, Vec<NdArray>)> =
+        first.into_iter().map(|(name, a)| (name, vec![a])).collect();
+    for state in states {
+        if state.len() != fields.len() {
+            return Err("band states with different fields".into());
+        }
+        for ((name, a), field) in state.into_iter().zip(fields.iter_mut()) {
+            if name != field.0 {
+                return Err(format!("band states with fields {name} and {}", field.0));
+            }
+            field.1.push(a);
+        }
+    }
+    fields
+        .into_iter()
+        .map(|(name, parts)| {
+            let mut grid = vec![1; parts.first().map_or(0, |p| p.shape().len())];
+            if let Some(rows) = grid.first_mut() {
+                *rows = n;
+            }
+            Ok((name, super::eval::assemble(&grid, parts)?))
+        })
+        .collect()
+}
+
 /// Merges two states of the same reduction and shape.
 pub(crate) fn merge(reduction: Reduction, mut a: State, mut b: State) -> Result<State, String> {
     use Reduction::*;
