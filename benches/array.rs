@@ -47,9 +47,12 @@ async fn run(client: &Client, op: &str, seed: u64) -> Result<f64> {
         "x.sum()" => x.sum()?,
         _ => x.matmul(&x.slice(&[Idx::all(), Idx::range(0, 2000)])?)?,
     };
+    let before = client.task_history("").await?.len();
     let start = Instant::now();
     let out = y.compute(client).await?;
     let seconds = start.elapsed().as_secs_f64();
+    let done_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as u64;
+    print_task_time(client, before, seconds, done_us).await?;
     let expect: &[usize] = match op {
         "(x + x.T).mean(axis=0)" => &[N],
         "x.sum()" => &[],
@@ -57,6 +60,32 @@ async fn run(client: &Client, op: &str, seed: u64) -> Result<f64> {
     };
     assert_eq!(out.shape(), expect, "{op}");
     Ok(seconds)
+}
+
+/// Where an op's time went: compute time per task group, and how busy the two worker
+/// threads were over the op's wall time.
+async fn print_task_time(client: &Client, before: usize, seconds: f64, done_us: u64) -> Result {
+    let runs = client.task_history("").await?;
+    let mut groups: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
+    let last_end = runs.iter().skip(before).map(|r| r.start_unix_us + r.compute_us).max().unwrap_or(done_us);
+    for run in runs.iter().skip(before) {
+        let group = run.key.rsplit_once('-').map_or(run.key.as_str(), |(g, _)| g);
+        let entry = groups.entry(group).or_default();
+        entry.0 += 1;
+        entry.1 += run.compute_us;
+    }
+    let busy: u64 = groups.values().map(|g| g.1).sum();
+    let by_group: Vec<String> = groups
+        .iter()
+        .map(|(g, (n, us))| format!("{g} {n} x {:.2} ms", *us as f64 / *n as f64 / 1e3))
+        .collect();
+    println!(
+        "  tasks: {}; worker threads busy {:.0}% of the wall time; result here {:.3} s after the last task",
+        by_group.join(", "),
+        busy as f64 / 1e6 / (2.0 * seconds) * 100.0,
+        done_us.saturating_sub(last_end) as f64 / 1e6
+    );
+    Ok(())
 }
 
 /// GFLOP/s of two threads each multiplying 1000 × 1000 `f64` matrices for ~2 s.
