@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
 use super::key_table::KeyStatus;
@@ -75,20 +76,53 @@ pub(crate) async fn gather_bytes(
     .await
 }
 
-/// Results of `keys` that are Arrow data (array chunks, tables), fetched from their workers.
+/// Chunk fetches in flight at once while a gather of Arrow results runs.
+const BATCH_FETCHES_IN_FLIGHT: usize = 64;
+
+/// Results of `keys` that are Arrow data (array chunks, tables), fetched from their
+/// workers. Each is fetched as soon as it is ready, while the others still compute, so
+/// moving large chunks here overlaps the work instead of following it; a fetch that
+/// fails (its worker died) is retried from the key's new holder.
 pub(crate) async fn gather_batches(
     shared: &Arc<Shared>,
     keys: &[TaskKey],
 ) -> Result<KeyMap<Vec<RecordBatch>>, ClientError> {
-    gather_with(shared, keys, |addr, keys| async move {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let batches = shared.data.fetch_batches(&addr, key.as_str()).await?;
-            out.push((key, batches));
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let fetches = keys.into_iter().map(|key| async move {
+        let KeyStatus::Ready { addrs, .. } = wait_ready(shared, &key).await? else {
+            return Ok::<_, ClientError>((key, None));
+        };
+        let addr = addrs.first().map_or("", String::as_str);
+        let fetched = shared.data.fetch_batches(addr, key.as_str()).await.ok();
+        Ok((key, fetched))
+    });
+    let results: Vec<(TaskKey, Option<Vec<RecordBatch>>)> =
+        futures::stream::iter(fetches).buffer_unordered(BATCH_FETCHES_IN_FLIGHT).try_collect().await?;
+    let mut out = KeyMap::default();
+    let mut failed = Vec::new();
+    for (key, fetched) in results {
+        match fetched {
+            Some(batches) => {
+                out.insert(key, batches);
+            }
+            None => failed.push(key),
         }
-        Ok(out)
-    })
-    .await
+    }
+    if !failed.is_empty() {
+        let refetched = gather_with(shared, &failed, |addr, keys| async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                let batches = shared.data.fetch_batches(&addr, key.as_str()).await?;
+                out.push((key, batches));
+            }
+            Ok(out)
+        })
+        .await?;
+        out.extend(refetched);
+    }
+    Ok(out)
 }
 
 /// Fetches `keys` from their holders with `fetch(addr, keys)`, refetching from the new
