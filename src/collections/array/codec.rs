@@ -69,15 +69,7 @@ pub(crate) fn decode(batches: &[RecordBatch]) -> Result<Vec<(String, NdArray)>, 
         .metadata()
         .get(SHAPE_KEY)
         .ok_or_else(|| format!("a batch without {SHAPE_KEY} metadata is not an array chunk"))?;
-    let shape: Vec<usize> = if extents.is_empty() {
-        Vec::new()
-    } else {
-        extents
-            .split(',')
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("chunk shape: {e}"))?
-    };
+    let shape = parse_shape(extents)?;
     let batch = if batches.len() == 1 {
         first.clone()
     } else {
@@ -116,6 +108,108 @@ pub(crate) fn decode(batches: &[RecordBatch]) -> Result<Vec<(String, NdArray)>, 
         out.push((field.name().clone(), array));
     }
     Ok(out)
+}
+
+/// The shape in a chunk's schema metadata.
+fn parse_shape(extents: &str) -> Result<Vec<usize>, String> {
+    if extents.is_empty() {
+        return Ok(Vec::new());
+    }
+    extents.split(',').map(str::parse).collect::<Result<_, _>>().map_err(|e| format!("chunk shape: {e}"))
+}
+
+/// Copies a fetched plain chunk, which must have shape `extent`, into the region of
+/// `whole` that starts at `start`,
+/// straight from the Arrow buffers (one copy, however the transfer split the batch).
+/// `Ok(false)` when the chunk's element type is not `whole`'s, for the caller to decode
+/// and convert it instead.
+pub(crate) fn copy_into(
+    batches: &[RecordBatch],
+    whole: &mut NdArray,
+    start: &[usize],
+    extent: &[usize],
+) -> Result<bool, String> {
+    let Some(first) = batches.first() else {
+        return Err("an array chunk arrived with no batches".into());
+    };
+    let extents = first
+        .schema()
+        .metadata()
+        .get(SHAPE_KEY)
+        .ok_or_else(|| format!("a batch without {SHAPE_KEY} metadata is not an array chunk"))?
+        .clone();
+    let shape = parse_shape(&extents)?;
+    if shape != extent {
+        return Err(format!("a chunk of shape {shape:?} where {extent:?} was expected"));
+    }
+    if shape.len() != start.len() || shape.iter().zip(start).zip(whole.shape()).any(|((n, s), w)| s + n > *w)
+    {
+        return Err(format!("a chunk of shape {shape:?} at {start:?} does not fit in {:?}", whole.shape()));
+    }
+    match whole {
+        NdArray::I64(w) => copy_values::<arrow::datatypes::Int64Type>(batches, w, start, &shape),
+        NdArray::F32(w) => copy_values::<arrow::datatypes::Float32Type>(batches, w, start, &shape),
+        NdArray::F64(w) => copy_values::<arrow::datatypes::Float64Type>(batches, w, start, &shape),
+        NdArray::Bool(_) => Ok(false),
+    }
+}
+
+fn copy_values<T: arrow::datatypes::ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    whole: &mut ArrayD<T::Native>,
+    start: &[usize],
+    shape: &[usize],
+) -> Result<bool, String> {
+    let mut pieces: Vec<&[T::Native]> = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let column = batch.column_by_name(VALUES).ok_or("the chunk has no values column")?;
+        let Some(values) = column.as_any().downcast_ref::<arrow::array::PrimitiveArray<T>>() else {
+            return Ok(false);
+        };
+        if !values.is_empty() {
+            pieces.push(values.values());
+        }
+    }
+    let total: usize = shape.iter().product();
+    if pieces.iter().map(|p| p.len()).sum::<usize>() < total {
+        return Err(format!("chunk of shape {shape:?} arrived with too few elements"));
+    }
+    if total == 0 {
+        return Ok(true);
+    }
+    let Some(last) = shape.len().checked_sub(1) else {
+        // 0-d: one element.
+        if let (Some(out), Some(v)) = (whole.iter_mut().next(), pieces.iter().find_map(|p| p.first())) {
+            *out = *v;
+        }
+        return Ok(true);
+    };
+    let mut region = whole.view_mut();
+    for (axis, (&s, &n)) in start.iter().zip(shape).enumerate() {
+        region.slice_axis_inplace(ndarray::Axis(axis), ndarray::Slice::from(s..s + n));
+    }
+    // Row by row of the region (contiguous in `whole`, which is in standard layout),
+    // each from as many pieces as it spans.
+    let (mut piece, mut at) = (0, 0);
+    for mut row in region.lanes_mut(ndarray::Axis(last)) {
+        let row = row.as_slice_mut().ok_or("a region row is not contiguous")?;
+        let mut filled = 0;
+        while filled < row.len() {
+            let source = pieces.get(piece).map_or(&[][..], |p| &p[at..]);
+            if source.is_empty() {
+                return Err("chunk arrived with too few elements".into());
+            }
+            let n = source.len().min(row.len() - filled);
+            row[filled..filled + n].copy_from_slice(&source[..n]);
+            filled += n;
+            at += n;
+            if at == pieces[piece].len() {
+                piece += 1;
+                at = 0;
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// A plain chunk as a task value.
@@ -204,5 +298,22 @@ mod tests {
         let batch = encode(vec![(VALUES, a.clone())]).expect("encodes");
         let parts = vec![batch.slice(0, 3), batch.slice(3, 5)];
         assert_eq!(from_batches(&parts).expect("decodes"), a);
+    }
+
+    #[test]
+    fn a_split_chunk_is_copied_into_its_region() {
+        let part = ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| (i[0] * 4 + i[1]) as f64);
+        let batch = encode(vec![(VALUES, NdArray::F64(part.clone()))]).expect("encodes");
+        // Pieces that split rows: 5 + 2 + 5 elements.
+        let pieces = vec![batch.slice(0, 5), batch.slice(5, 2), batch.slice(7, 5)];
+        let mut whole = NdArray::F64(ArrayD::zeros(IxDyn(&[5, 7])));
+        assert_eq!(copy_into(&pieces, &mut whole, &[1, 2], &[3, 4]), Ok(true));
+        let mut want = ArrayD::<f64>::zeros(IxDyn(&[5, 7]));
+        want.slice_mut(ndarray::s![1..4, 2..6]).assign(&part);
+        assert_eq!(whole, NdArray::F64(want));
+        assert!(copy_into(&pieces, &mut whole, &[3, 2], &[3, 4]).is_err(), "does not fit");
+        assert!(copy_into(&pieces, &mut whole, &[0, 0], &[4, 3]).is_err(), "wrong shape");
+        let mut other = NdArray::I64(ArrayD::zeros(IxDyn(&[5, 7])));
+        assert_eq!(copy_into(&pieces, &mut other, &[0, 0], &[3, 4]), Ok(false), "another type");
     }
 }

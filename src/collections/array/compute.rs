@@ -6,9 +6,9 @@ use bytes::Bytes;
 use ndarray::ArrayD;
 use serde::Serialize;
 
-use super::dtype::{Element, NdArray};
+use super::dtype::{Element, NdArray, Scalar};
 use super::program::Program;
-use super::{Array, ArrayError, Block, codec, eval, kernels};
+use super::{Array, ArrayError, Block, codec, eval, grid_indices, kernels};
 use crate::Client;
 use crate::client::ArgSource;
 use crate::collections::delayed::Node;
@@ -36,6 +36,44 @@ fn number_inputs(block: &Block, inputs: &mut Vec<ArgSource>) -> Program {
             inputs.len() - 1
         }) as u32
     })
+}
+
+fn decode(key: &str, message: String) -> ArrayError {
+    ArrayError::Decode { key: key.to_string(), message }
+}
+
+/// Writes `part` (converted to `whole`'s element type) into the region of `whole`
+/// that starts at `start`; `extent` is the shape the part must have.
+fn put(whole: &mut NdArray, start: &[usize], extent: &[usize], part: NdArray) -> Result<(), String> {
+    if part.shape() != extent {
+        return Err(format!("a chunk of shape {:?} where {extent:?} was expected", part.shape()));
+    }
+    fn region<'a, T>(
+        whole: &'a mut ArrayD<T>,
+        start: &[usize],
+        shape: &[usize],
+    ) -> Result<ndarray::ArrayViewMutD<'a, T>, String> {
+        let mut view = whole.view_mut();
+        if start.len() != shape.len() || start.len() != view.ndim() {
+            return Err(format!("a part of shape {shape:?} at {start:?} does not fit"));
+        }
+        for (axis, (&s, &n)) in start.iter().zip(shape).enumerate() {
+            if s + n > view.len_of(ndarray::Axis(axis)) {
+                return Err(format!("a part of shape {shape:?} at {start:?} does not fit"));
+            }
+            view.slice_axis_inplace(ndarray::Axis(axis), ndarray::Slice::from(s..s + n));
+        }
+        Ok(view)
+    }
+    let dtype = whole.dtype();
+    match (whole, part.cast(dtype)) {
+        (NdArray::Bool(w), NdArray::Bool(p)) => region(w, start, p.shape())?.assign(&p),
+        (NdArray::I64(w), NdArray::I64(p)) => region(w, start, p.shape())?.assign(&p),
+        (NdArray::F32(w), NdArray::F32(p)) => region(w, start, p.shape())?.assign(&p),
+        (NdArray::F64(w), NdArray::F64(p)) => region(w, start, p.shape())?.assign(&p),
+        _ => return Err("a part of another element type".into()),
+    }
+    Ok(())
 }
 
 /// A task calling array kernel `function` with `spec` and `inputs`, its key named `label`.
@@ -83,16 +121,27 @@ impl Array {
         let fetched = client.gather_batches(&keys).await?;
         drop(held);
         drop(refs);
-        let mut parts = Vec::with_capacity(sources.len());
-        for (source, block) in sources.iter().zip(self.blocks.iter()) {
-            let part = match source.key() {
+        // Each chunk is copied once, into its place in the result.
+        let mut whole = NdArray::full(&self.shape, Scalar::from(false).cast(self.dtype));
+        for ((source, block), index) in
+            sources.iter().zip(self.blocks.iter()).zip(grid_indices(&self.numblocks()))
+        {
+            let start = self.block_offset(&index);
+            let extent: Vec<usize> = index.iter().zip(&self.chunks).map(|(&i, c)| c[i]).collect();
+            match source.key() {
                 Some(key) => {
                     let batches = fetched.get(key).ok_or_else(|| ArrayError::Decode {
                         key: key.to_string(),
                         message: "missing from the fetched results".into(),
                     })?;
-                    codec::from_batches(batches)
-                        .map_err(|message| ArrayError::Decode { key: key.to_string(), message })?
+                    if !codec::copy_into(batches, &mut whole, &start, &extent)
+                        .map_err(|message| decode(key.as_str(), message))?
+                    {
+                        let part =
+                            codec::from_batches(batches).map_err(|message| decode(key.as_str(), message))?;
+                        put(&mut whole, &start, &extent, part)
+                            .map_err(|message| decode(key.as_str(), message))?;
+                    }
                 }
                 // An inline chunk: evaluate it here.
                 None => {
@@ -104,19 +153,10 @@ impl Array {
                             _ => crate::graph::Value::Bytes(Bytes::new()),
                         })
                         .collect();
-                    eval::eval(&program, &values)
-                        .map_err(|message| ArrayError::Decode { key: "inline".into(), message })?
+                    let part = eval::eval(&program, &values).map_err(|message| decode("inline", message))?;
+                    put(&mut whole, &start, &extent, part).map_err(|message| decode("inline", message))?;
                 }
-            };
-            parts.push(part.cast(self.dtype));
-        }
-        let whole = eval::assemble(&self.numblocks(), parts)
-            .map_err(|message| ArrayError::Decode { key: "assembly".into(), message })?;
-        if whole.shape() != self.shape.as_slice() {
-            return Err(ArrayError::Decode {
-                key: "assembly".into(),
-                message: format!("computed shape {:?}, expected {:?}", whole.shape(), self.shape),
-            });
+            }
         }
         Ok(whole)
     }
