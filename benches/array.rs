@@ -6,9 +6,9 @@
 //! line per op:
 //!
 //! ```text
-//! array (x + x.T).mean(axis=0): 0.61 s
-//! array x.sum(): 0.30 s
-//! array x @ x[:, :2000]: 16.20 s
+//! array (x + x.T).mean(axis=0): 0.464 s
+//! array x.sum(): 0.244 s
+//! array x @ x[:, :2000]: 13.063 s
 //! ```
 //!
 //! then dask.array's times on this machine kind (threaded and 2-worker distributed,
