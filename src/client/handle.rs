@@ -13,6 +13,7 @@ use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::ArgSource;
 use super::args::{IntoArg, IntoArgs};
 use super::future::{Future, KeyRef};
 use super::graph_builder::GraphBuilder;
@@ -197,11 +198,8 @@ impl Client {
                 .map(Bytes::from)
                 .map_err(|e| ClientError::Encode { function: "scatter".into(), message: e.to_string() })?;
             let options = SubmitOptions::default();
-            let key = super::graph_builder::call_key(
-                "scatter",
-                &[super::ArgSource::Literal(bytes.clone())],
-                &options,
-            );
+            let key =
+                super::graph_builder::call_key("scatter", &[ArgSource::Literal(bytes.clone())], &options);
             keys.push(key.clone());
             by_addr.entry(addr).or_default().push((key.to_string(), bytes));
         }
@@ -312,11 +310,19 @@ impl Client {
         Ok(future)
     }
 
-    /// Submits delayed nodes (and what they read) in one submission and keeps their
-    /// results on the cluster while the returned references live.
-    pub(crate) fn submit_nodes(&self, nodes: &[Arc<Node>]) -> Result<Vec<KeyRef>, ClientError> {
+    /// Submits the delayed nodes among a collection's `sources` (and what they read) in
+    /// one submission and keeps their results on the cluster while the returned
+    /// references (one per node, in order) live. Futures and literals need no submitting.
+    pub(crate) fn submit_sources(&self, sources: &[ArgSource]) -> Result<Vec<KeyRef>, ClientError> {
+        let nodes: Vec<&Arc<Node>> = sources
+            .iter()
+            .filter_map(|s| match s {
+                ArgSource::Node(n) => Some(n),
+                _ => None,
+            })
+            .collect();
         let mut graph = GraphBuilder::for_collection(&self.collection_options);
-        for node in nodes {
+        for node in &nodes {
             graph.add_node(node)?;
         }
         let refs: Vec<KeyRef> =

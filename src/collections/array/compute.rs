@@ -12,6 +12,7 @@ use super::{Array, ArrayError, Block, codec, eval, grid_indices, kernels};
 use crate::Client;
 use crate::client::ArgSource;
 use crate::collections::delayed::Node;
+use crate::graph::TaskKey;
 
 /// A block program with its inputs numbered, and the task arguments they name.
 pub(crate) fn lower(block: &Block) -> (Program, Vec<ArgSource>) {
@@ -101,26 +102,11 @@ impl Array {
     /// Computes the array on the cluster and brings it here.
     pub async fn compute(&self, client: &Client) -> Result<NdArray, ArrayError> {
         let sources: Vec<ArgSource> = self.blocks.iter().map(materialize).collect::<Result<_, _>>()?;
-        let mut nodes = Vec::new();
-        let mut refs = Vec::new();
-        let mut keys = Vec::with_capacity(sources.len());
-        for source in &sources {
-            match source {
-                ArgSource::Node(n) => {
-                    keys.push(n.key.clone());
-                    nodes.push(n.clone());
-                }
-                ArgSource::Future(r) => {
-                    keys.push(r.key().clone());
-                    refs.push(r.clone());
-                }
-                ArgSource::Literal(_) | ArgSource::Invalid(_) => {}
-            }
-        }
-        let held = client.submit_nodes(&nodes)?;
+        // `sources` holds the futures among them until the results are here.
+        let keys: Vec<TaskKey> = sources.iter().filter_map(|s| s.key().cloned()).collect();
+        let held = client.submit_sources(&sources)?;
         let fetched = client.gather_batches(&keys).await?;
         drop(held);
-        drop(refs);
         // Each chunk is copied once, into its place in the result.
         let mut whole = NdArray::full(&self.shape, Scalar::from(false).cast(self.dtype));
         for ((source, block), index) in
@@ -172,14 +158,7 @@ impl Array {
     /// the returned array (and its clones and derived arrays) are dropped.
     pub fn persist(&self, client: &Client) -> Result<Array, ArrayError> {
         let sources: Vec<ArgSource> = self.blocks.iter().map(materialize).collect::<Result<_, _>>()?;
-        let nodes: Vec<Arc<Node>> = sources
-            .iter()
-            .filter_map(|s| match s {
-                ArgSource::Node(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
-        let mut refs = client.submit_nodes(&nodes)?.into_iter();
+        let mut refs = client.submit_sources(&sources)?.into_iter();
         let blocks = sources
             .into_iter()
             .map(|s| match s {

@@ -461,15 +461,8 @@ fn decode<T: DeserializeOwned>(value: Json) -> Result<T, BagError> {
 
 /// Computes `sources` and brings their JSON values here, in order.
 async fn fetch(client: &Client, sources: &[ArgSource]) -> Result<Vec<Json>, BagError> {
-    let nodes: Vec<_> = sources
-        .iter()
-        .filter_map(|s| match s {
-            ArgSource::Node(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
     let keys: Vec<TaskKey> = sources.iter().filter_map(|s| s.key().cloned()).collect();
-    let held = client.submit_nodes(&nodes)?;
+    let held = client.submit_sources(sources)?;
     let raw = client.gather_raw(&keys).await?;
     drop(held);
     keys.iter()
