@@ -206,6 +206,10 @@ struct SchedulerArgs {
     /// Worker deaths while running a task before it errs with KilledWorker.
     #[arg(long, default_value_t = 3)]
     allowed_failures: u32,
+    /// How long ready work waits when no live worker can run it (none alive, or none
+    /// offering its resources) before it fails, e.g. 60s, 5m.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    no_workers_timeout: std::time::Duration,
     /// Directory where the SQL catalog survives restarts [default: none, in memory only].
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -260,6 +264,15 @@ struct WorkerArgs {
     /// Resources offered, e.g. --resource gpu=2 (repeatable).
     #[arg(long = "resource", value_parser = parse_resource)]
     resources: Vec<(String, f64)>,
+    /// How long to keep trying to register again after losing the scheduler, e.g. 5m;
+    /// `forever`, or 0 to exit at once.
+    #[arg(long, default_value = "forever", value_parser = parse_reconnect_timeout)]
+    reconnect_timeout: ReconnectTimeout,
+    /// On SIGTERM or Ctrl-C the worker retires: it takes no new tasks and its results move
+    /// to peers before it exits. Past this long it exits anyway (a second signal exits
+    /// at once).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    drain_timeout: std::time::Duration,
     /// Exit when the parent process exits (set by `dusk local`).
     #[arg(long, hide = true)]
     die_with_parent: bool,
@@ -317,6 +330,21 @@ impl AuthArgs {
 
 fn parse_size(text: &str) -> Result<u64, String> {
     config::parse_size(text).map_err(|e| e.to_string())
+}
+
+/// `--reconnect-timeout`: a duration, or forever.
+#[derive(Debug, Clone, Copy)]
+struct ReconnectTimeout(Option<std::time::Duration>);
+
+fn parse_reconnect_timeout(text: &str) -> Result<ReconnectTimeout, String> {
+    match text.trim() {
+        "forever" | "never" | "inf" => Ok(ReconnectTimeout(None)),
+        other => parse_duration(other).map(|d| ReconnectTimeout(Some(d))),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    config::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn parse_resource(text: &str) -> Result<(String, f64), String> {
@@ -495,6 +523,7 @@ async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
     args.auth.apply(&mut security)?;
     let config = SchedulerConfig {
         allowed_failures: args.allowed_failures,
+        no_workers_timeout: args.no_workers_timeout,
         dashboard: (!args.no_dashboard).then(|| format!("{}:{}", args.host, args.dashboard_port)),
         state_dir: args.state_dir,
         proxy_results: args.proxy_results,
@@ -529,14 +558,22 @@ async fn run_worker(args: WorkerArgs) -> Result<(), BoxError> {
     config.advertise_host = args.advertise_host;
     config.name = args.name;
     config.resources = args.resources;
+    config.reconnect_timeout = args.reconnect_timeout.0;
+    config.drain_timeout = args.drain_timeout;
     config.security = args.cluster.security()?;
     let worker = crate::worker::Worker::start(config).await?;
     let stopper = worker.stopper();
     tokio::spawn(async move {
-        local::shutdown_signal().await;
-        stopper.stop();
+        // The first signal retires the worker; a second one stops it at once.
+        loop {
+            local::shutdown_signal().await;
+            stopper.retire();
+        }
     });
     let exit = worker.wait().await;
     tracing::info!(reason = ?exit, "worker stopped");
-    Ok(())
+    match exit {
+        crate::worker::WorkerExit::SchedulerLost(reason) => Err(reason.into()),
+        _ => Ok(()),
+    }
 }

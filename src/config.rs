@@ -26,6 +26,9 @@ pub struct SchedulerConfig {
     pub bandwidth_bytes_per_sec: f64,
     /// A worker silent for this long is removed and its work rescheduled. Default 10 s.
     pub heartbeat_timeout: Duration,
+    /// Ready work that no live worker can run (none alive, or none offering its
+    /// resources) errs after waiting this long. Default 60 s.
+    pub no_workers_timeout: Duration,
     /// How often idle workers steal queued work from busy ones. Default 100 ms.
     pub steal_interval: Duration,
     /// Check every invariant after every transition (slow; tests turn it on). Default off.
@@ -58,6 +61,7 @@ impl Default for SchedulerConfig {
             unknown_task_duration: Duration::from_millis(500),
             bandwidth_bytes_per_sec: 100e6,
             heartbeat_timeout: Duration::from_secs(10),
+            no_workers_timeout: Duration::from_secs(60),
             steal_interval: Duration::from_millis(100),
             validate: false,
             state_dir: None,
@@ -92,6 +96,12 @@ pub struct WorkerConfig {
     pub name: Option<String>,
     /// How often the worker reports when it has nothing else to say. Default 1 s.
     pub heartbeat_interval: Duration,
+    /// How long a worker that lost its scheduler keeps trying to register again before
+    /// it exits; `None` keeps trying forever, zero exits at once. Default: forever.
+    pub reconnect_timeout: Option<Duration>,
+    /// How long a retiring worker waits for its results to move before it leaves anyway.
+    /// Default 60 s.
+    pub drain_timeout: Duration,
     /// Cluster secret, TLS certificate and trusted certificates. Default: none (an open
     /// cluster over plain TCP).
     pub security: Security,
@@ -111,6 +121,8 @@ impl WorkerConfig {
             resources: Vec::new(),
             name: None,
             heartbeat_interval: Duration::from_secs(1),
+            reconnect_timeout: None,
+            drain_timeout: Duration::from_secs(60),
             security: Security::default(),
         }
     }
@@ -166,6 +178,25 @@ pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
     (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
 }
 
+/// A duration the user typed could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "invalid duration {text:?}: expected a number of seconds or a number with a unit (500ms, 30s, 5m, 1h)"
+)]
+pub struct DurationParseError {
+    text: String,
+}
+
+/// Parses `30s`, `5m`, `1h 30m`, `500ms`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationParseError> {
+    let trimmed = text.trim();
+    if let Ok(seconds) = trimmed.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| DurationParseError { text: text.to_string() });
+    }
+    humantime::parse_duration(trimmed).map_err(|_| DurationParseError { text: text.to_string() })
+}
+
 /// A size the user typed could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -213,6 +244,18 @@ mod tests {
         assert_eq!(parse_size("1.5G")?, 3 << 29);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("12 parsecs").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn durations_parse_with_units_and_bare_seconds() -> Result<(), DurationParseError> {
+        assert_eq!(parse_duration("60")?, Duration::from_secs(60));
+        assert_eq!(parse_duration("1.5")?, Duration::from_millis(1500));
+        assert_eq!(parse_duration("30s")?, Duration::from_secs(30));
+        assert_eq!(parse_duration("5m")?, Duration::from_secs(300));
+        assert_eq!(parse_duration("500ms")?, Duration::from_millis(500));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-3").is_err());
         Ok(())
     }
 

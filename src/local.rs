@@ -3,16 +3,19 @@
 //! The scheduler runs in this process; each worker is a child process of the same binary
 //! (so it has the same registered functions). This process is the workers' nanny: a
 //! worker that exits unexpectedly is started again, so a task that crashes its worker
-//! meets a fresh one until it errs with `KilledWorker`. Workers are started with
+//! meets a fresh one until it errs with `KilledWorker`; a worker whose resident memory
+//! passes [`NANNY_MEMORY_FRACTION`] of its limit is killed and started again, and its
+//! lost work recomputed, as Dask's nanny does. Workers are started with
 //! `--die-with-parent` and exit when this process dies, however it dies (SIGKILL
-//! included), and when their scheduler connection closes.
+//! included).
 //!
 //! With a SQL prompt ([`Front::Prompt`]) the cluster serves until the prompt ends;
 //! workers run in their own process group, so a Ctrl-C that cancels a query at the
 //! prompt never reaches them.
 //!
-//! Shutdown on Ctrl-C or SIGTERM (or the prompt's end): stop restarting, send SIGTERM to every worker, wait up
-//! to [`WORKER_STOP_GRACE`] for them, SIGKILL the rest, stop the scheduler.
+//! Shutdown on Ctrl-C or SIGTERM (or the prompt's end): stop the scheduler (so workers
+//! have nothing to drain to and stop at once), stop restarting, send SIGTERM to every
+//! worker, wait up to [`WORKER_STOP_GRACE`] for them, SIGKILL the rest.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -33,6 +36,12 @@ pub const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Pause before restarting a worker that died, so a crash loop does not spin.
 const RESTART_DELAY: Duration = Duration::from_millis(500);
+
+/// A worker whose resident memory passes this fraction of its limit is restarted.
+pub const NANNY_MEMORY_FRACTION: f64 = 0.95;
+
+/// How often the nanny reads its worker's resident memory.
+const MEMORY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What `dusk local` starts.
 #[derive(Debug, Clone)]
@@ -155,11 +164,11 @@ pub async fn run(config: LocalConfig, front: Front) -> Result<(), LocalError> {
         sample.abort();
     }
     println!("Stopping workers and scheduler");
+    scheduler.shutdown().await;
     let _ = stop_tx.send(true);
     for nanny in nannies {
         let _ = nanny.await;
     }
-    scheduler.shutdown().await;
     Ok(())
 }
 
@@ -242,8 +251,25 @@ async fn nanny(
     mut stop: watch::Receiver<bool>,
 ) {
     let stopping = stop.clone();
+    let limit = config.memory_limit_bytes as f64 * NANNY_MEMORY_FRACTION;
+    let mut memory_check = tokio::time::interval(MEMORY_CHECK_INTERVAL);
+    memory_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = memory_check.tick() => {
+                let rss = child.id().and_then(crate::config::process_memory_bytes).map_or(0, |(rss, _)| rss);
+                if rss as f64 > limit {
+                    tracing::warn!(worker.index = index, worker.rss_bytes = rss,
+                        worker.memory_limit_bytes = config.memory_limit_bytes,
+                        "worker passed 95% of its memory limit; restarting it (its lost work is recomputed)");
+                    eprintln!(
+                        "dusk: worker local-{index} uses {} MiB, over 95% of its {} MiB limit: restarting it",
+                        rss >> 20,
+                        config.memory_limit_bytes >> 20
+                    );
+                    let _ = child.start_kill();
+                }
+            }
             status = child.wait() => {
                 if stopped(&stopping) {
                     return;

@@ -22,6 +22,9 @@ pub const SQL: &str = "dusk.sql";
 pub const SQL_CLOSE: &str = "dusk.sql_close";
 /// Scheduler: drop results cached by `DataFrame::cache()` (`UncacheRequest` → empty).
 pub const SQL_UNCACHE: &str = "dusk.sql_uncache";
+/// Scheduler: drain a worker and let it leave, nothing recomputed (`DatasetName` naming
+/// the worker by name or data address → empty, once it has left).
+pub const RETIRE_WORKER: &str = "dusk.retire_worker";
 /// Scheduler: how the running SQL queries stand (empty → `QueryProgress`).
 pub const QUERY_PROGRESS: &str = "dusk.query_progress";
 /// Scheduler, internal: unfinished tasks under each stage prefix (`StagePrefixes` →

@@ -128,6 +128,11 @@ pub struct WorkerHello {
     /// Operating-system process id, for operators.
     #[prost(uint32, tag = "6")]
     pub pid: u32,
+    /// Results the worker still holds from an earlier registration (it lost its
+    /// scheduler connection and reconnected): the scheduler takes back those still wanted
+    /// and frees the rest, so nothing is recomputed that survived.
+    #[prost(message, repeated, tag = "7")]
+    pub held: Vec<TaskFinished>,
 }
 
 /// A task the worker finished, with what the scheduler needs to place its dependents.
@@ -212,6 +217,8 @@ pub enum FailureKind {
     Lost = 6,
     /// The task depends on a key the scheduler does not know.
     UnknownDependency = 7,
+    /// No live worker could run it for longer than the scheduler's no-workers timeout.
+    NoWorkers = 8,
 }
 
 /// A failed run of a task.
@@ -314,6 +321,11 @@ pub struct WorkerUpdate {
     /// holding a signed ticket, so the scheduler can release them once all are read.
     #[prost(string, repeated, tag = "9")]
     pub served: Vec<String>,
+    /// The worker asks to leave (SIGTERM, or told to retire): it takes no new tasks,
+    /// and once its results that are still wanted have copies on peers the scheduler tells
+    /// it to shut down.
+    #[prost(bool, tag = "10")]
+    pub retiring: bool,
 }
 
 /// Where a dependency lives, so a worker can fetch it.
@@ -373,6 +385,13 @@ pub struct WorkerInstructions {
     /// issued and nothing else.
     #[prost(bytes = "bytes", tag = "7")]
     pub ticket_key: bytes::Bytes,
+    /// Results to copy from the peers holding them and keep (a retiring worker's results
+    /// moving before it leaves); each copy is reported as a replica.
+    #[prost(message, repeated, tag = "8")]
+    pub acquire: Vec<DepLocation>,
+    /// Set when this worker asked to retire: whether the scheduler started its drain.
+    #[prost(bool, tag = "9")]
+    pub retire_started: bool,
 }
 
 /// First message a client sends on its exchange stream.

@@ -135,8 +135,9 @@ pub enum ClientError {
         /// What was wrong.
         message: String,
     },
-    /// The connection to the scheduler ended.
-    #[error("the connection to the scheduler was lost")]
+    /// The connection to the scheduler ended (it stopped or restarted, or the network
+    /// failed): work in flight on it is lost; the session reconnects for the next call.
+    #[error("the connection to the scheduler was lost (it stopped or restarted); work in flight was lost")]
     Disconnected,
 }
 
@@ -169,7 +170,7 @@ impl ClientError {
                 };
                 ClientError::DependencyFailed { key: f.key, cause: f.cause_key, message }
             }
-            FailureKind::Lost | FailureKind::UnknownDependency => {
+            FailureKind::Lost | FailureKind::UnknownDependency | FailureKind::NoWorkers => {
                 ClientError::Unavailable { key: f.key, message: f.message }
             }
         }

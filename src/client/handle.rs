@@ -90,7 +90,7 @@ impl Client {
 
     /// The scheduler's id for this client.
     pub fn id(&self) -> u64 {
-        self.shared.id
+        self.shared.id()
     }
 
     fn future<T>(&self, key: TaskKey) -> Future<T> {
@@ -277,7 +277,7 @@ impl Client {
 
     /// Futures of a dataset another client (or this one) published.
     pub async fn get_dataset<T>(&self, name: &str) -> Result<Vec<Future<T>>, ClientError> {
-        let request = DatasetName { name: name.to_string(), client_id: self.shared.id };
+        let request = DatasetName { name: name.to_string(), client_id: self.shared.id() };
         let keys: DatasetKeys = self.shared.action(actions::GET_DATASET, &request, "dataset keys").await?;
         let futures: Vec<Future<T>> =
             keys.keys.iter().map(|k| self.future(TaskKey::from(k.as_str()))).collect();
@@ -287,7 +287,7 @@ impl Client {
 
     /// Removes a dataset.
     pub async fn unpublish(&self, name: &str) -> Result<(), ClientError> {
-        let request = DatasetName { name: name.to_string(), client_id: self.shared.id };
+        let request = DatasetName { name: name.to_string(), client_id: self.shared.id() };
         self.shared.action::<()>(actions::UNPUBLISH, &request, "unpublish answer").await
     }
 

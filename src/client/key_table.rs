@@ -55,14 +55,25 @@ impl KeyTable {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts one more future of `key`.
+    /// Counts one more future of `key`. A key of an earlier session that is submitted
+    /// again in a new one is pending again.
     pub(crate) fn acquire(&self, key: &TaskKey) {
-        let initial =
-            if self.closed.load(Ordering::Acquire) { KeyStatus::Disconnected } else { KeyStatus::Pending };
-        self.lock()
+        let closed = self.closed.load(Ordering::Acquire);
+        let initial = if closed { KeyStatus::Disconnected } else { KeyStatus::Pending };
+        let mut entries = self.lock();
+        let entry = entries
             .entry(key.clone())
-            .or_insert_with(|| Entry { refs: 0, status: watch::channel(initial).0 })
-            .refs += 1;
+            .or_insert_with(|| Entry { refs: 0, status: watch::channel(initial).0 });
+        if !closed {
+            entry.status.send_if_modified(|s| {
+                let stale = *s == KeyStatus::Disconnected;
+                if stale {
+                    *s = KeyStatus::Pending;
+                }
+                stale
+            });
+        }
+        entry.refs += 1;
     }
 
     /// Counts one future fewer; true when it was the last.
@@ -104,6 +115,11 @@ impl KeyTable {
     /// Follows a key's status.
     pub(crate) fn subscribe(&self, key: &TaskKey) -> Option<watch::Receiver<KeyStatus>> {
         self.lock().get(key).map(|e| e.status.subscribe())
+    }
+
+    /// A new session is open: keys acquired from now on start out pending.
+    pub(crate) fn reopen(&self) {
+        self.closed.store(false, Ordering::Release);
     }
 
     /// Marks every key as disconnected, waking every waiter.

@@ -8,10 +8,18 @@
 //! its releases. The inbound side applies the scheduler's events to the key table.
 //!
 //! The session ends when the last handle (client or future) is dropped: the outbound
-//! stream closes, the scheduler releases everything this client held, and the inbound
+//! stream closes, the scheduler releases everything this client held, and the driver
 //! task is aborted.
+//!
+//! When the stream breaks (the scheduler restarted, or the network failed), everything
+//! the scheduler knew of this session is gone: every key still followed turns
+//! [`KeyStatus::Disconnected`], so waiters fail at once with a clear error, and the
+//! driver opens a new session with capped backoff. The next call works again; futures
+//! of the old session stay failed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Action, FlightData, FlightDescriptor};
@@ -31,26 +39,35 @@ use crate::security::Credentials;
 
 /// Largest gRPC message the client accepts or sends.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
+/// Longest pause between attempts to open a new session after the stream broke.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// What every handle of one client shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) url: String,
-    pub(crate) id: u64,
+    /// The scheduler's id for the current session (it changes when the session is
+    /// opened again).
+    id: Arc<AtomicU64>,
     pub(crate) keys: Arc<KeyTable>,
     pub(crate) data: DataClient,
     scheduler: FlightServiceClient<DuskChannel>,
     commands: mpsc::UnboundedSender<ClientUpdate>,
-    inbound: tokio::task::JoinHandle<()>,
+    driver: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        self.inbound.abort();
+        self.driver.abort();
     }
 }
 
 impl Shared {
+    /// The scheduler's id for this client's current session.
+    pub(crate) fn id(&self) -> u64 {
+        self.id.load(Ordering::Acquire)
+    }
+
     /// Queues an update for the scheduler.
     pub(crate) fn send(&self, update: ClientUpdate) {
         let _ = self.commands.send(update);
@@ -126,20 +143,15 @@ pub(crate) async fn connect(
     credentials: Credentials,
 ) -> Result<Arc<Shared>, ClientError> {
     let channel = net::connect(url, &credentials).await?;
-    let mut scheduler = FlightServiceClient::new(channel)
+    let scheduler = FlightServiceClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let hello = ClientUpdate { hello: Some(ClientHello { name: name.to_string() }), ..Default::default() };
-    let mut first = to_flight_data(&hello);
-    first.flight_descriptor = Some(FlightDescriptor::new_path(vec!["client".to_string()]));
+    let opener = Opener { url: url.to_string(), name: name.to_string(), scheduler: scheduler.clone() };
+    let (link, id) = opener.open().await?;
     let (commands, rx) = mpsc::unbounded_channel();
-    let status = |source| ClientError::Scheduler { url: url.to_string(), source };
-    let mut inbound = scheduler.do_exchange(outbound(first, rx)).await.map_err(status)?.into_inner();
-    let welcome = inbound.next().await.ok_or(ClientError::Disconnected)?.map_err(status)?;
-    let welcome: ClientEvents = from_flight_data(&welcome, "welcome").map_err(|e| status(e.into()))?;
-    let id = welcome.welcome.ok_or(ClientError::Disconnected)?;
     let keys = Arc::new(KeyTable::default());
-    let inbound = tokio::spawn(apply_events(inbound, keys.clone()));
+    let id = Arc::new(AtomicU64::new(id));
+    let driver = tokio::spawn(drive(opener, link, rx, keys.clone(), id.clone()));
     Ok(Arc::new(Shared {
         url: url.to_string(),
         id,
@@ -147,8 +159,92 @@ pub(crate) async fn connect(
         data: DataClient::new(credentials),
         scheduler,
         commands,
-        inbound,
+        driver,
     }))
+}
+
+/// Opens sessions: the first, and new ones after the stream broke.
+struct Opener {
+    url: String,
+    name: String,
+    scheduler: FlightServiceClient<DuskChannel>,
+}
+
+/// One session's stream: updates out, events in.
+struct Link {
+    outgoing: mpsc::UnboundedSender<ClientUpdate>,
+    inbound: Streaming<FlightData>,
+}
+
+impl Opener {
+    /// Opens a session; returns its stream and the id the scheduler gave it.
+    async fn open(&self) -> Result<(Link, u64), ClientError> {
+        let hello =
+            ClientUpdate { hello: Some(ClientHello { name: self.name.clone() }), ..Default::default() };
+        let mut first = to_flight_data(&hello);
+        first.flight_descriptor = Some(FlightDescriptor::new_path(vec!["client".to_string()]));
+        let (outgoing, rx) = mpsc::unbounded_channel();
+        let status = |source| ClientError::Scheduler { url: self.url.clone(), source };
+        let mut scheduler = self.scheduler.clone();
+        let mut inbound = scheduler.do_exchange(outbound(first, rx)).await.map_err(status)?.into_inner();
+        let welcome = inbound.next().await.ok_or(ClientError::Disconnected)?.map_err(status)?;
+        let welcome: ClientEvents = from_flight_data(&welcome, "welcome").map_err(|e| status(e.into()))?;
+        let id = welcome.welcome.ok_or(ClientError::Disconnected)?;
+        Ok((Link { outgoing, inbound }, id))
+    }
+}
+
+/// Carries updates out and events in for as long as the client lives, opening a new
+/// session whenever the stream breaks.
+async fn drive(
+    opener: Opener,
+    mut link: Link,
+    mut commands: mpsc::UnboundedReceiver<ClientUpdate>,
+    keys: Arc<KeyTable>,
+    id: Arc<AtomicU64>,
+) {
+    loop {
+        let ended = loop {
+            tokio::select! {
+                update = commands.recv() => match update {
+                    Some(update) => {
+                        let _ = link.outgoing.send(update);
+                    }
+                    None => return,
+                },
+                frame = link.inbound.next() => match frame {
+                    Some(Ok(frame)) => {
+                        if let Err(why) = apply_events(&frame, &keys) {
+                            break why;
+                        }
+                    }
+                    Some(Err(status)) => break status.message().to_string(),
+                    None => break "the scheduler closed the stream".to_string(),
+                },
+            }
+        };
+        tracing::warn!(scheduler.url = %opener.url, reason = %ended,
+            "lost the session with the scheduler; work in flight fails and a new session opens");
+        keys.disconnect_all();
+        let mut delay = Duration::from_millis(100);
+        link = loop {
+            // Updates meant for the old session go nowhere: their futures are failed.
+            while commands.try_recv().is_ok() {}
+            match opener.open().await {
+                Ok((next, new_id)) => {
+                    id.store(new_id, Ordering::Release);
+                    keys.reopen();
+                    tracing::info!(scheduler.url = %opener.url, client.id = new_id, "opened a new session with the scheduler");
+                    break next;
+                }
+                Err(e) => {
+                    tracing::debug!(scheduler.url = %opener.url, error = %e, "opening a new session failed")
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RECONNECT_MAX_DELAY);
+        };
+    }
 }
 
 fn entries(u: &ClientUpdate) -> usize {
@@ -202,29 +298,20 @@ fn outbound(
     futures::stream::once(async move { first }).chain(frames)
 }
 
-async fn apply_events(mut inbound: Streaming<FlightData>, keys: Arc<KeyTable>) {
-    while let Some(frame) = inbound.next().await {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(status) => {
-                tracing::warn!(error = %status, "the scheduler's event stream failed; closing the session");
-                break;
-            }
-        };
-        let Ok(events) = from_flight_data::<ClientEvents>(&frame, "client events") else {
-            tracing::warn!("scheduler sent a malformed event frame; closing the session");
-            break;
-        };
-        // Losses first: a key lost and recomputed within one frame ends up ready.
-        keys.set_many(events.lost.into_iter().map(|k| (k, KeyStatus::Pending)));
-        keys.set_many(events.ready.into_iter().map(|r| {
-            let kind = ValueKind::try_from(r.kind).unwrap_or(ValueKind::Bytes);
-            (r.key, KeyStatus::Ready { addrs: r.addrs.into(), nbytes: r.nbytes, kind })
-        }));
-        keys.set_many(events.failed.into_iter().map(|f| (f.key.clone(), KeyStatus::Failed(f))));
-        keys.set_many(events.cancelled.into_iter().map(|k| (k, KeyStatus::Cancelled)));
-    }
-    keys.disconnect_all();
+/// Applies one frame of the scheduler's events to the key table; an error ends the
+/// session (the scheduler sent something that does not decode).
+fn apply_events(frame: &FlightData, keys: &KeyTable) -> Result<(), String> {
+    let events = from_flight_data::<ClientEvents>(frame, "client events")
+        .map_err(|e| format!("the scheduler sent a malformed event frame: {e}"))?;
+    // Losses first: a key lost and recomputed within one frame ends up ready.
+    keys.set_many(events.lost.into_iter().map(|k| (k, KeyStatus::Pending)));
+    keys.set_many(events.ready.into_iter().map(|r| {
+        let kind = ValueKind::try_from(r.kind).unwrap_or(ValueKind::Bytes);
+        (r.key, KeyStatus::Ready { addrs: r.addrs.into(), nbytes: r.nbytes, kind })
+    }));
+    keys.set_many(events.failed.into_iter().map(|f| (f.key.clone(), KeyStatus::Failed(f))));
+    keys.set_many(events.cancelled.into_iter().map(|k| (k, KeyStatus::Cancelled)));
+    Ok(())
 }
 
 #[cfg(test)]

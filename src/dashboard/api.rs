@@ -148,15 +148,30 @@ pub(crate) async fn prometheus(State(source): State<Source>) -> Result<Response,
 /// Health as probes read it.
 #[derive(Debug, Serialize)]
 pub(crate) struct Health {
+    /// `ok`, or `no-workers` while no worker is connected (work waits for one, up to the
+    /// no-workers timeout).
     status: &'static str,
     workers: usize,
+    /// Workers draining before they leave.
+    retiring: usize,
+    /// Ready tasks that no live worker can run right now.
+    unrunnable_tasks: usize,
 }
 
 /// `GET /health`: 200 while the scheduler's event loop answers, 503 otherwise.
 pub(crate) async fn health(State(source): State<Source>) -> Response {
-    let answer = tokio::time::timeout(Duration::from_secs(5), source.inspect(|s| s.workers.len())).await;
+    let look = source.inspect(|s| {
+        let unrunnable = s.no_worker.len() + if s.workers.is_empty() { s.queued.len() } else { 0 };
+        Health {
+            status: if s.workers.is_empty() { "no-workers" } else { "ok" },
+            workers: s.workers.len(),
+            retiring: s.workers.values().filter(|w| w.retiring.is_some()).count(),
+            unrunnable_tasks: unrunnable,
+        }
+    });
+    let answer = tokio::time::timeout(Duration::from_secs(5), look).await;
     match answer {
-        Ok(Ok(workers)) => Json(Health { status: "ok", workers }).into_response(),
+        Ok(Ok(health)) => Json(health).into_response(),
         Ok(Err(gone)) => gone.into_response(),
         Err(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, "the scheduler did not answer within 5 s").into_response()

@@ -6,8 +6,9 @@
 //! handles many events and sends few frames; when idle, a single completion goes out at
 //! once. Timers check heartbeats and rebalance work.
 //!
-//! Shutdown: when the shutdown signal fires, every worker is told to stop, their channels
-//! are dropped (ending their streams), and the loop returns.
+//! Shutdown: when the shutdown signal fires, the workers' channels are dropped (ending
+//! their streams) and the loop returns. Workers are not told to exit: they keep their
+//! results and reconnect to the next scheduler on this address (see `membership`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -73,8 +74,12 @@ pub(crate) async fn run(
 ) {
     let mut tick = tokio::time::interval(config.steal_interval.min(Duration::from_millis(500)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut lp =
-        Loop { state: SchedulerState::new(config), workers: HashMap::new(), clients: HashMap::new() };
+    let mut lp = Loop {
+        state: SchedulerState::new(config),
+        workers: HashMap::new(),
+        clients: HashMap::new(),
+        retiring: HashMap::new(),
+    };
     loop {
         tokio::select! {
             event = events.recv() => {
@@ -88,9 +93,12 @@ pub(crate) async fn run(
                 }
             }
             _ = tick.tick() => {
-                for id in lp.state.check_heartbeats(Instant::now()) {
+                let now = Instant::now();
+                for id in lp.state.check_heartbeats(now) {
                     lp.workers.remove(&id);
                 }
+                lp.state.check_unrunnable(now);
+                lp.state.advance_retirements(now);
                 lp.state.balance();
             }
             _ = shutdown.changed() => break,
@@ -102,15 +110,14 @@ pub(crate) async fn run(
         }
         lp.flush();
     }
-    for tx in lp.workers.values() {
-        let _ = tx.send(WorkerInstructions { shutdown: true, ..Default::default() });
-    }
 }
 
 struct Loop {
     state: SchedulerState,
     workers: HashMap<WorkerId, mpsc::UnboundedSender<WorkerInstructions>>,
     clients: HashMap<ClientId, mpsc::UnboundedSender<ClientEvents>>,
+    /// `dusk.retire_worker` calls waiting for their worker to leave.
+    retiring: HashMap<WorkerId, Vec<oneshot::Sender<Result<Bytes, Status>>>>,
 }
 
 impl Loop {
@@ -120,6 +127,8 @@ impl Loop {
                 tracing::info!(worker.addr = %hello.data_addr, worker.threads = hello.threads,
                     worker.memory_limit_bytes = hello.memory_limit_bytes, "worker joined");
                 let id = self.state.add_worker(hello, Instant::now());
+                // An earlier registration of the same worker may have ended just now.
+                self.workers.retain(|id, _| self.state.workers.contains_key(id));
                 self.workers.insert(id, tx);
                 let _ = reply.send(id);
             }
@@ -140,6 +149,9 @@ impl Loop {
                 tracing::debug!(client.id = id.0, "client disconnected");
                 self.clients.remove(&id);
                 self.state.remove_client(id);
+            }
+            Event::Action { kind, body, reply } if kind == actions::RETIRE_WORKER => {
+                self.retire(&body, reply);
             }
             Event::Action { kind, body, reply } => {
                 let _ = reply.send(self.action(&kind, &body));
@@ -195,8 +207,51 @@ impl Loop {
         }
     }
 
+    /// Starts draining the worker a `dusk.retire_worker` call names; the reply goes out
+    /// once it has left.
+    fn retire(&mut self, body: &[u8], reply: oneshot::Sender<Result<Bytes, Status>>) {
+        let request: DatasetName = match decode_message(body, "worker name") {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        };
+        let Some(id) = self.state.worker_named(&request.name) else {
+            let _ = reply
+                .send(Err(Status::not_found(format!("no worker named {:?} is connected", request.name))));
+            return;
+        };
+        self.state.retire_worker(id, Instant::now());
+        self.retiring.entry(id).or_default().push(reply);
+    }
+
+    /// Tells workers whose drain finished to shut down, and answers who waited for that.
+    fn release_retired(&mut self) {
+        for id in std::mem::take(&mut self.state.retired) {
+            if let Some(tx) = self.workers.remove(&id) {
+                let _ = tx.send(super::membership::shutdown_frame());
+            }
+            for reply in self.retiring.remove(&id).unwrap_or_default() {
+                let _ = reply.send(Ok(Bytes::new()));
+            }
+        }
+        if !self.retiring.is_empty() {
+            let gone: Vec<WorkerId> =
+                self.retiring.keys().filter(|id| !self.state.workers.contains_key(id)).copied().collect();
+            for id in gone {
+                for reply in self.retiring.remove(&id).unwrap_or_default() {
+                    let _ = reply.send(Err(Status::aborted(format!(
+                        "{id} left before its drain finished; its results are recomputed as needed"
+                    ))));
+                }
+            }
+        }
+    }
+
     /// Sends what the state decided, split into bounded frames.
     fn flush(&mut self) {
+        self.release_retired();
         let outbox = self.state.outbox.take();
         for (id, frame) in outbox.workers {
             if let Some(tx) = self.workers.get(&id) {
@@ -226,11 +281,14 @@ fn split_instructions(mut frame: WorkerInstructions) -> Vec<WorkerInstructions> 
             steal: take_front(&mut frame.steal),
             shutdown: frame.shutdown,
             ticket_key: std::mem::take(&mut frame.ticket_key),
+            acquire: take_front(&mut frame.acquire),
+            retire_started: frame.retire_started,
         };
         let done = frame.compute.is_empty()
             && frame.free.is_empty()
             && frame.cancel.is_empty()
-            && frame.steal.is_empty();
+            && frame.steal.is_empty()
+            && frame.acquire.is_empty();
         parts.push(part);
         if done {
             return parts;

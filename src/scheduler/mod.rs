@@ -4,7 +4,8 @@
 //! connections ([`service`]) turn frames into events and the loop applies them one by one,
 //! so the state needs no locks and every event is atomic. Task states move only through
 //! the transition function ([`transitions`]); [`placement`] picks workers, [`stealing`]
-//! rebalances, and [`validate`] checks the invariants in tests. SQL statements are planned
+//! rebalances, [`membership`] handles workers joining, rejoining, retiring and leaving,
+//! and [`validate`] checks the invariants in tests. SQL statements are planned
 //! by the [`query`] engine, which submits their stages as tasks like any client.
 //!
 //! ```no_run
@@ -22,6 +23,7 @@ pub(crate) mod event_loop;
 mod flight_sql;
 pub(crate) mod groups;
 pub(crate) mod history;
+pub(crate) mod membership;
 mod outbox;
 mod placement;
 pub(crate) mod query;

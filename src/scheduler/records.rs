@@ -233,12 +233,14 @@ pub(crate) struct WorkerRecord {
     pub(crate) metrics: WorkerMetrics,
     pub(crate) last_seen: Instant,
     pub(crate) pid: u32,
+    /// Set while it drains before leaving (see `membership`).
+    pub(crate) retiring: Option<super::membership::Retirement>,
 }
 
 impl WorkerRecord {
-    /// True when it may take new tasks now.
+    /// True when it may take new tasks now: not paused for memory, not retiring.
     pub(crate) fn is_running(&self) -> bool {
-        !self.metrics.paused
+        !self.metrics.paused && self.retiring.is_none()
     }
 }
 

@@ -331,6 +331,7 @@ impl SchedulerService {
             SQL_CLOSE,
             SQL_UNCACHE,
             QUERY_PROGRESS,
+            RETIRE_WORKER,
         ];
         kinds.iter().map(|k| ActionType { r#type: k.to_string(), description: String::new() }).collect()
     }

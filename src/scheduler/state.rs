@@ -10,8 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use dusk_flight::messages::{
-    ClientUpdate, ClusterInfo, FailureKind, KeyReady, TaskFailed, ValueKind, WorkerHello, WorkerInfo,
-    WorkerUpdate,
+    ClientUpdate, ClusterInfo, FailureKind, KeyReady, TaskFailed, ValueKind, WorkerInfo, WorkerUpdate,
 };
 use dusk_flight::query::{StageCounts, stage_prefix};
 
@@ -52,7 +51,12 @@ pub(crate) struct SchedulerState {
     /// Assignments and the transfers they imply, for the cluster map.
     pub(crate) traffic: super::traffic::Traffic,
     generation: u64,
-    next_worker: u64,
+    pub(super) next_worker: u64,
+    /// Since when some ready task has had no worker to run it (see `membership`).
+    pub(super) unrunnable_since: Option<Instant>,
+    /// Workers whose drain finished since the event loop last looked: removed here, to
+    /// be told to shut down.
+    pub(crate) retired: Vec<WorkerId>,
     next_client: u64,
 }
 
@@ -77,88 +81,13 @@ impl SchedulerState {
             traffic: Default::default(),
             generation: 0,
             next_worker: 1,
+            unrunnable_since: None,
+            retired: Vec::new(),
             next_client: 1,
         }
     }
 
-    // ----- workers -------------------------------------------------------------------
-
-    /// A worker connected; ready tasks that had nowhere to go are placed again.
-    pub(crate) fn add_worker(&mut self, hello: WorkerHello, now: Instant) -> WorkerId {
-        let id = WorkerId(self.next_worker);
-        self.next_worker += 1;
-        let name = if hello.name.is_empty() { hello.data_addr.clone() } else { hello.name };
-        let record = WorkerRecord {
-            id,
-            name,
-            data_addr: hello.data_addr,
-            threads: hello.threads.max(1),
-            memory_limit_bytes: hello.memory_limit_bytes,
-            resources: hello.resources.into_iter().collect(),
-            processing: Default::default(),
-            occupancy: 0.0,
-            has_what: Default::default(),
-            nbytes: 0,
-            metrics: Default::default(),
-            last_seen: now,
-            pid: hello.pid,
-        };
-        self.outbox.worker(id).welcome = Some(id.0);
-        self.workers.insert(id, record);
-        let recs: Recs = self.no_worker.iter().map(|(_, k)| (k.clone(), Next::Processing)).collect();
-        self.transitions(recs);
-        self.fill_queue();
-        id
-    }
-
-    /// A worker left or went silent: its running tasks start over elsewhere and results
-    /// only it held are recomputed from lineage if still needed.
-    pub(crate) fn remove_worker(&mut self, id: WorkerId) {
-        let Some(worker) = self.workers.remove(&id) else { return };
-        tracing::info!(worker.id = %id, worker.addr = %worker.data_addr, tasks.processing = worker.processing.len(),
-            tasks.held = worker.has_what.len(), "worker removed");
-        self.outbox.workers.remove(&id);
-        self.traffic.remove_worker(id);
-        let mut recs = Recs::new();
-        // Lost results first, so tasks restarted below already wait for their recomputation.
-        for key in worker.has_what {
-            let Some(t) = self.tasks.get_mut(&key) else { continue };
-            t.who_has.remove(&id);
-            if t.who_has.is_empty() && t.state == TaskState::Memory {
-                recs.push_back((key, Next::Reset));
-            }
-        }
-        for key in worker.processing {
-            let Some(t) = self.tasks.get_mut(&key) else { continue };
-            t.processing_on = None;
-            if !t.waiting_on.is_empty() {
-                // Assigned early and still waiting for its input: it never ran there.
-                recs.push_back((key, Next::Reset));
-                continue;
-            }
-            t.killed_on.push(worker.name.clone());
-            if t.killed_on.len() as u32 > self.config.allowed_failures {
-                let message = format!(
-                    "task {key} was running on {} workers that died: {}",
-                    t.killed_on.len(),
-                    t.killed_on.join(", ")
-                );
-                let failure = TaskFailed {
-                    key: key.to_string(),
-                    kind: FailureKind::KilledWorker as i32,
-                    message,
-                    worker: worker.name.clone(),
-                    function: t.task.function().to_string(),
-                    cause_key: String::new(),
-                };
-                recs.push_back((key, Next::Erred(Box::new(failure))));
-            } else {
-                recs.push_back((key, Next::Reset));
-            }
-        }
-        self.transitions(recs);
-        self.fill_queue();
-    }
+    // ----- workers (joining and leaving: see `membership`) ---------------------------
 
     /// Handles one batch from a worker.
     pub(crate) fn worker_update(&mut self, id: WorkerId, update: WorkerUpdate, now: Instant) {
@@ -192,12 +121,15 @@ impl SchedulerState {
             self.on_replica(id, TaskKey::from(key));
         }
         self.transitions(recs);
+        if update.retiring {
+            self.retire_worker(id, now);
+        }
         self.fill_queue();
     }
 
     /// The scheduler's own copy of a key named on the wire, so a known key costs no new
     /// allocation (every event names keys as strings).
-    fn key(&self, name: &str) -> TaskKey {
+    pub(super) fn key(&self, name: &str) -> TaskKey {
         self.tasks.get_key_value(name).map_or_else(|| TaskKey::from(name), |(k, _)| k.clone())
     }
 
@@ -274,7 +206,7 @@ impl SchedulerState {
         }
     }
 
-    fn on_replica(&mut self, id: WorkerId, key: TaskKey) {
+    pub(super) fn on_replica(&mut self, id: WorkerId, key: TaskKey) {
         let in_memory = self.tasks.get(&key).is_some_and(|t| t.state == TaskState::Memory);
         let Some(worker) = self.workers.get_mut(&id) else { return };
         if !in_memory {
@@ -287,22 +219,6 @@ impl SchedulerState {
             worker.has_what.insert(key);
             worker.nbytes += t.nbytes;
         }
-    }
-
-    /// Removes workers that have not been heard from within the heartbeat timeout.
-    pub(crate) fn check_heartbeats(&mut self, now: Instant) -> Vec<WorkerId> {
-        let timeout = self.config.heartbeat_timeout;
-        let silent: Vec<WorkerId> = self
-            .workers
-            .values()
-            .filter(|w| now.saturating_duration_since(w.last_seen) > timeout)
-            .map(|w| w.id)
-            .collect();
-        for id in &silent {
-            tracing::warn!(worker.id = %id, timeout.ms = timeout.as_millis() as u64, "worker missed its heartbeat deadline");
-            self.remove_worker(*id);
-        }
-        silent
     }
 
     // ----- clients -------------------------------------------------------------------
@@ -554,7 +470,8 @@ impl SchedulerState {
 
     /// Data addresses to scatter `count` values to: round-robin, emptiest workers first.
     pub(crate) fn scatter_targets(&self, count: usize) -> Vec<String> {
-        let mut workers: Vec<&WorkerRecord> = self.workers.values().collect();
+        let mut workers: Vec<&WorkerRecord> =
+            self.workers.values().filter(|w| w.retiring.is_none()).collect();
         workers.sort_by_key(|w| (w.nbytes, w.id));
         if workers.is_empty() {
             return Vec::new();

@@ -192,6 +192,12 @@ impl Sim {
                     );
                 }
             }
+            90..=92 => self.reconnect(),
+            93 => {
+                if let Some(w) = self.random_worker() {
+                    self.s.retire_worker(w, now);
+                }
+            }
             _ => {
                 if let Some((w, key)) = self.random_processing() {
                     let replicas = vec![key];
@@ -199,12 +205,59 @@ impl Sim {
                 }
             }
         }
+        self.answer_acquires(now);
+        self.s.advance_retirements(now + std::time::Duration::from_secs(10));
+        self.s.retired.clear();
         self.s.outbox.take();
+    }
+
+    /// A worker re-registers under its name, holding some of its results and a stale one.
+    fn reconnect(&mut self) {
+        let Some(w) = self.random_worker() else { return };
+        let worker = &self.s.workers[&w];
+        let mut held: Vec<TaskFinished> = worker
+            .has_what
+            .iter()
+            .filter(|_| self.rng.random_bool(0.7))
+            .map(|k| TaskFinished { key: k.to_string(), nbytes: 1, ..Default::default() })
+            .collect();
+        // A result of a task it ran for its earlier registration, reported now as held.
+        held.extend(worker.processing.iter().filter(|_| self.rng.random_bool(0.3)).map(|k| TaskFinished {
+            key: k.to_string(),
+            nbytes: 1,
+            ..Default::default()
+        }));
+        held.push(TaskFinished { key: "gone-1".into(), nbytes: 1, ..Default::default() });
+        let hello = WorkerHello {
+            name: worker.name.clone(),
+            data_addr: worker.data_addr.clone(),
+            threads: worker.threads,
+            held,
+            ..Default::default()
+        };
+        self.s.add_worker(hello, Instant::now());
+    }
+
+    /// Workers asked to copy results report most of them as replicas.
+    fn answer_acquires(&mut self, now: Instant) {
+        let asks: Vec<(WorkerId, Vec<String>)> = self
+            .s
+            .outbox
+            .workers
+            .iter()
+            .map(|(w, f)| (*w, f.acquire.iter().map(|l| l.key.clone()).collect()))
+            .collect();
+        for (w, keys) in asks {
+            let replicas: Vec<String> = keys.into_iter().filter(|_| self.rng.random_bool(0.8)).collect();
+            if !replicas.is_empty() {
+                self.s.worker_update(w, WorkerUpdate { replicas, ..Default::default() }, now);
+            }
+        }
     }
 
     /// Finishes everything that can run; every wanted key must end in memory or erred.
     fn drain(&mut self) {
-        if self.s.workers.is_empty() {
+        if self.s.workers.values().all(|w| w.retiring.is_some()) {
             self.add_worker();
         }
         for _ in 0..100_000 {

@@ -37,6 +37,9 @@ pub(crate) enum Next {
     Memory { worker: WorkerId, nbytes: u64, kind: ValueKind, compute_secs: f64 },
     /// It failed for good.
     Erred(Box<TaskFailed>),
+    /// A rejoining worker still holds its result from an earlier registration: take it
+    /// instead of waiting for (or finishing) another run.
+    Reclaim { worker: WorkerId, nbytes: u64, kind: ValueKind },
 }
 
 impl SchedulerState {
@@ -71,6 +74,10 @@ impl SchedulerState {
             (S::Memory, Next::Reset) => self.memory_to_released(key, recs),
             (S::Released | S::Erred, Next::Release) if !needed => self.maybe_forget(key, recs),
             (S::Released | S::Erred, Next::Forgotten) => self.maybe_forget(key, recs),
+            (
+                S::Waiting | S::Queued | S::NoWorker | S::Processing,
+                Next::Reclaim { worker, nbytes, kind },
+            ) => self.reclaimed_to_memory(key, worker, nbytes, kind, recs),
             (S::Released | S::Waiting | S::Queued | S::NoWorker | S::Processing, Next::Erred(failure)) => {
                 self.active_to_erred(key, *failure, recs)
             }
@@ -212,6 +219,7 @@ impl SchedulerState {
             && d.waiting_on.len() == 1
             && d.waiting_on.contains(producer)
             && d.task.resources.fits_in(&w.resources)
+            && w.retiring.is_none()
     }
 
     /// Books `key` as processing on `worker` and queues its assignment.
@@ -286,6 +294,54 @@ impl SchedulerState {
         is_scattered && self.put_in_memory(key, worker, nbytes, kind, recs)
     }
 
+    /// A result held from an earlier registration of `worker` replaces whatever was
+    /// under way for the task: a run elsewhere is cancelled (with the dependents assigned
+    /// early to wait for it there), a queued entry is dropped.
+    fn reclaimed_to_memory(
+        &mut self,
+        key: &TaskKey,
+        worker: WorkerId,
+        nbytes: u64,
+        kind: ValueKind,
+        recs: &mut Recs,
+    ) -> bool {
+        let Some(t) = self.tasks.get(key) else { return false };
+        if !self.workers.contains_key(&worker) {
+            return false;
+        }
+        let entry = (t.task.priority, key.clone());
+        match t.state {
+            TaskState::Processing => {
+                self.reset_early_dependents(key, recs);
+                if let Some(other) = self.unassign(key)
+                    && self.workers.contains_key(&other)
+                {
+                    self.outbox.worker(other).cancel.push(key.to_string());
+                }
+            }
+            TaskState::Queued | TaskState::NoWorker => {
+                self.queued.remove(&entry);
+                self.no_worker.remove(&entry);
+            }
+            _ => {}
+        }
+        self.put_in_memory(key, worker, nbytes, kind, recs)
+    }
+
+    /// Dependents assigned early to wait for `key`'s run must not wait for it any more.
+    fn reset_early_dependents(&mut self, key: &TaskKey, recs: &mut Recs) {
+        let Some(t) = self.tasks.get(key) else { return };
+        for d in &t.dependents {
+            if self
+                .tasks
+                .get(d)
+                .is_some_and(|d| d.state == TaskState::Processing && d.waiting_on.contains(key))
+            {
+                recs.push_back((d.clone(), Next::Reset));
+            }
+        }
+    }
+
     fn put_in_memory(
         &mut self,
         key: &TaskKey,
@@ -354,18 +410,7 @@ impl SchedulerState {
     }
 
     fn processing_to_released(&mut self, key: &TaskKey, recs: &mut Recs) -> bool {
-        // Dependents assigned early to wait for this run must not wait for it any more.
-        if let Some(t) = self.tasks.get(key) {
-            for d in &t.dependents {
-                if self
-                    .tasks
-                    .get(d)
-                    .is_some_and(|d| d.state == TaskState::Processing && d.waiting_on.contains(key))
-                {
-                    recs.push_back((d.clone(), Next::Reset));
-                }
-            }
-        }
+        self.reset_early_dependents(key, recs);
         if let Some(worker) = self.unassign(key)
             && self.workers.contains_key(&worker)
         {
@@ -391,8 +436,15 @@ impl SchedulerState {
         t.waiting_on.clear();
         let deps = t.task.deps.clone();
         let needed = t.is_needed();
+        // Start again before the inputs are let go: a stolen or retried task still needs
+        // them, and they must not be dropped (and recomputed) in between.
+        if needed {
+            recs.push_back((key.clone(), Next::Waiting));
+        }
         self.stop_waiting_on_deps(key, &deps, recs);
-        recs.push_back((key.clone(), if needed { Next::Waiting } else { Next::Forgotten }));
+        if !needed {
+            recs.push_back((key.clone(), Next::Forgotten));
+        }
         true
     }
 

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dusk_flight::envelope::{error_chain, take_front};
 use dusk_flight::messages::{
-    Assignment, FailureKind, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind, WorkerInstructions,
-    WorkerMetrics, WorkerUpdate,
+    Assignment, DepLocation, FailureKind, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind,
+    WorkerInstructions, WorkerMetrics, WorkerUpdate,
 };
 use dusk_flight::ticket::TicketSigner;
 use futures::future::{AbortHandle, Abortable};
@@ -92,6 +92,7 @@ pub(crate) struct WorkerLoop {
     pub(crate) executor: Executor,
     pub(crate) peers: Arc<DataClient>,
     pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
+    /// The current registration's outbound stream; replaced when the worker reconnects.
     pub(crate) outgoing: mpsc::UnboundedSender<WorkerUpdate>,
     pub(crate) spill_threshold_bytes: u64,
     tasks: KeyMap<WorkerTask>,
@@ -177,6 +178,9 @@ impl WorkerLoop {
         let mut fetches: Fetches = HashMap::new();
         for assignment in frame.compute {
             self.accept(assignment, &mut fetches);
+        }
+        for location in frame.acquire {
+            self.acquire(location, &mut fetches);
         }
         for ((peer, kind), (keys, nbytes)) in fetches {
             self.start_fetch(peer, kind, keys, nbytes);
@@ -281,6 +285,60 @@ impl WorkerLoop {
         if ready {
             self.submit(&key);
         }
+    }
+
+    /// Copies a result from a peer to keep here (a retiring peer's results moving).
+    fn acquire(&mut self, location: DepLocation, fetches: &mut Fetches) {
+        if self.store.contains(&location.key) {
+            self.update.replicas.push(location.key);
+            return;
+        }
+        let key = TaskKey::from(location.key.clone());
+        if self.fetching.contains_key(&key) {
+            return;
+        }
+        let Some(peer) = pick_peer(&location.addrs, &location.key) else { return };
+        self.fetching.insert(key.clone(), Vec::new());
+        let kind = ValueKind::try_from(location.kind).unwrap_or(ValueKind::Bytes);
+        let (keys, nbytes) = fetches.entry((peer, kind)).or_default();
+        keys.push(key);
+        *nbytes += location.nbytes;
+    }
+
+    /// The scheduler connection was lost: everything it assigned is void. Tasks not
+    /// started are dropped, running ones finish but their results are dropped, fetches
+    /// in flight still land (as results held), and reports not yet sent are dropped: the
+    /// next registration starts from the results held (see [`Self::held`]).
+    pub(crate) fn disconnected(&mut self) {
+        let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
+        for key in keys {
+            self.cancel(&key);
+        }
+        self.local_waiters.clear();
+        for waiting in self.fetching.values_mut() {
+            waiting.clear();
+        }
+        self.update = WorkerUpdate::default();
+    }
+
+    /// The results this worker holds, for its registration's hello.
+    pub(crate) fn held(&self) -> Vec<TaskFinished> {
+        self.store
+            .entries()
+            .into_iter()
+            .map(|(key, nbytes, kind)| TaskFinished {
+                key: key.to_string(),
+                nbytes,
+                kind: kind as i32,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// Asks the scheduler to let this worker leave once its results have moved.
+    pub(crate) fn retire(&mut self) {
+        self.update.retiring = true;
+        self.flush(false);
     }
 
     fn start_fetch(&self, peer: String, kind: ValueKind, keys: Vec<TaskKey>, nbytes: u64) {
@@ -530,6 +588,7 @@ impl WorkerLoop {
                 replicas: take_front(&mut update.replicas),
                 metrics: update.metrics.clone(),
                 served: take_front(&mut update.served),
+                retiring: std::mem::take(&mut update.retiring),
             };
             let _ = self.outgoing.send(part);
             if !has_reports(&update) {
@@ -579,7 +638,8 @@ fn has_reports(u: &WorkerUpdate) -> bool {
         && u.stolen.is_empty()
         && u.steal_refused.is_empty()
         && u.replicas.is_empty()
-        && u.served.is_empty())
+        && u.served.is_empty()
+        && !u.retiring)
 }
 
 /// Chooses which holder to fetch from, spreading keys over holders.

@@ -330,6 +330,12 @@ impl ResultStore {
         self.shared.lock().entries.get(key).map(|entry| (entry.nbytes, entry.kind))
     }
 
+    /// Every result held, in memory or on disk, with its size and layout.
+    pub(crate) fn entries(&self) -> Vec<(TaskKey, u64, ValueKind)> {
+        let state = self.shared.lock();
+        state.entries.iter().map(|(key, entry)| (key.clone(), entry.nbytes, entry.kind)).collect()
+    }
+
     /// The store's accounting right now.
     pub(crate) fn metrics(&self) -> StoreMetrics {
         let state = self.shared.lock();
