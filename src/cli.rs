@@ -3,7 +3,7 @@
 //! ```text
 //! dusk local     [--workers N] [--threads-per-worker T] [--port 8786] [--dashboard-port 8787] [--no-repl]
 //! dusk scheduler [--port 8786] [--dashboard-port 8787] [--state-dir DIR]
-//! dusk worker    grpc://HOST:8786 [--threads N] [--memory-limit 4GiB] [--spill-dir DIR]
+//! dusk worker    grpc://HOST:8786 [--threads N] [--memory-limit 4GiB] [--spill-dir DIR] [--reconnect-timeout forever]
 //! dusk gen tpch  --scale SF --output DIR
 //! dusk passwd    NAME --file users.txt
 //! dusk sql       [grpc://HOST:8786] [-c SQL]... [-f FILE] [--format table|csv|json|ndjson|markdown]
@@ -210,6 +210,10 @@ struct SchedulerArgs {
     /// offering its resources) before it fails, e.g. 60s, 5m.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     no_workers_timeout: std::time::Duration,
+    /// A worker not heard from for this long is removed and its work rescheduled; it
+    /// rejoins when it is heard from again.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    heartbeat_timeout: std::time::Duration,
     /// Directory where the SQL catalog survives restarts [default: none, in memory only].
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -524,6 +528,7 @@ async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
     let config = SchedulerConfig {
         allowed_failures: args.allowed_failures,
         no_workers_timeout: args.no_workers_timeout,
+        heartbeat_timeout: args.heartbeat_timeout,
         dashboard: (!args.no_dashboard).then(|| format!("{}:{}", args.host, args.dashboard_port)),
         state_dir: args.state_dir,
         proxy_results: args.proxy_results,

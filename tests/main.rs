@@ -11,6 +11,7 @@ mod dataframe;
 mod delayed;
 mod failures;
 mod flight_sql;
+mod membership;
 mod memory;
 mod plain_flight_sql;
 mod process;

@@ -42,6 +42,15 @@ dusk::task! {
     }
 }
 
+dusk::task! {
+    /// Sleeps `ms`, counts the call, returns `x`: work long enough to be caught running.
+    pub fn slow_counted(x: i64, ms: u64) -> i64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        count("slow_counted", x);
+        x
+    }
+}
+
 /// Polls `check` every 20 ms until it is true or 30 s pass.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where

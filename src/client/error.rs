@@ -17,8 +17,8 @@ pub enum ClientError {
     /// The credentials in the environment could not be read.
     #[error("credentials: {0}")]
     Credentials(#[from] crate::security::SecurityError),
-    /// The scheduler refused a call.
-    #[error("scheduler {url}: {}", .source.message())]
+    /// The scheduler refused a call, or the connection to it broke during the call.
+    #[error("scheduler {url}: {}", describe_status(.source))]
     Scheduler {
         /// The scheduler's URL.
         url: String,
@@ -175,4 +175,28 @@ impl ClientError {
             }
         }
     }
+}
+
+/// A scheduler's answer for a person: a broken connection says what that means.
+fn describe_status(status: &tonic::Status) -> String {
+    if is_connection_lost(status) {
+        format!(
+            "lost the connection to the scheduler (it stopped, restarted or cannot be reached); \
+             a statement in flight did not finish, the next call reconnects: {}",
+            status.message()
+        )
+    } else {
+        status.message().to_string()
+    }
+}
+
+/// True when a call failed because the connection broke, not because the scheduler
+/// answered with an error.
+pub(crate) fn is_connection_lost(status: &tonic::Status) -> bool {
+    let message = status.message();
+    status.code() == tonic::Code::Unavailable
+        || (status.code() == tonic::Code::Unknown
+            && ["transport error", "h2 protocol error", "connection", "broken pipe"]
+                .iter()
+                .any(|m| message.contains(m)))
 }

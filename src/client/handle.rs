@@ -382,6 +382,14 @@ impl Client {
         D::decode(ordered).map_err(|source| ClientError::Decode { key: keys[0].to_string(), source })
     }
 
+    /// Retires a worker, named by its name or data address, as Dask's `retire_workers`:
+    /// it takes no new tasks, gives back those not started, copies the results still
+    /// wanted to peers, then leaves. Returns once it has left; nothing is recomputed.
+    pub async fn retire_worker(&self, name: &str) -> Result<(), ClientError> {
+        let request = DatasetName { name: name.to_string(), client_id: self.shared.id() };
+        self.shared.action(actions::RETIRE_WORKER, &request, "retire worker").await
+    }
+
     /// Workers and task counts as the scheduler sees them now.
     pub async fn cluster_info(&self) -> Result<ClusterInfo, ClientError> {
         self.shared.action(actions::CLUSTER_INFO, &(), "cluster info").await

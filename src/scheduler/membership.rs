@@ -29,7 +29,7 @@ use dusk_flight::messages::{
 };
 
 use super::records::{TaskState, WorkerId, WorkerRecord};
-use super::state::{Recs, SchedulerState};
+use super::state::{Recs, SchedulerState, ready_event};
 use super::transitions::Next;
 use crate::graph::TaskKey;
 
@@ -122,11 +122,20 @@ impl SchedulerState {
         self.traffic.remove_worker(id);
         let mut recs = Recs::new();
         // Lost results first, so tasks restarted below already wait for their recomputation.
+        // Results kept elsewhere stay; clients holding them learn where they are now.
         for key in worker.has_what {
             let Some(t) = self.tasks.get_mut(&key) else { continue };
             t.who_has.remove(&id);
-            if t.who_has.is_empty() && t.state == TaskState::Memory {
+            if t.state != TaskState::Memory {
+                continue;
+            }
+            if t.who_has.is_empty() {
                 recs.push_back((key, Next::Reset));
+            } else if !t.who_wants.is_empty() {
+                let ready = ready_event(t, &self.workers);
+                for client in t.who_wants.iter().copied().collect::<Vec<_>>() {
+                    self.outbox.client(client).ready.push(ready.clone());
+                }
             }
         }
         for key in worker.processing {

@@ -151,6 +151,11 @@ async fn serve(
             frame = inbound.next() => match frame {
                 Some(Ok(frame)) => match from_flight_data::<WorkerInstructions>(&frame, "scheduler instructions") {
                     Ok(instructions) => {
+                        if instructions.retire_started && drain_deadline.is_none() {
+                            // Retired by the scheduler (`dusk.retire_worker`).
+                            tracing::info!(worker.name = %lp.name, "the scheduler is retiring this worker");
+                            drain_deadline = Some(Instant::now() + settings.drain_timeout);
+                        }
                         if !lp.on_instructions(instructions) {
                             let exit = if drain_deadline.is_some() { WorkerExit::Retired } else { WorkerExit::ShutdownRequested };
                             return Ended::Exit(exit);
