@@ -4,7 +4,8 @@
 #   scripts/test.sh
 #
 # Installs: Debian packages (apt, only when missing: a C compiler, pkg-config, protoc,
-# OpenBLAS, Chromium and chromedriver for the dashboard's browser test)
+# OpenBLAS, Chromium and chromedriver for the dashboard's browser test, iproute2 for the
+# multi-host test's network namespaces)
 # and a Python venv in .venv with the servers the tests start (moto, an S3-compatible
 # server) and the clients they drive (pyarrow, ADBC, flightsql-dbapi, DataFusion's
 # Substrait producer; tests/python/requirements.txt), then builds
@@ -23,6 +24,8 @@ pkg-config --exists openblas 2>/dev/null || [ -e /usr/lib/x86_64-linux-gnu/libop
 # The dashboard test drives headless Chromium through chromedriver.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The multi-host test puts the scheduler and workers in network namespaces.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing Debian packages: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -13,6 +13,7 @@ mod failures;
 mod flight_sql;
 mod membership;
 mod memory;
+mod multihost;
 mod plain_flight_sql;
 mod process;
 mod python;

@@ -7,7 +7,7 @@ use dusk::testing::{ClusterSpec, LocalCluster};
 use dusk::{Client, tpch};
 
 /// Generates TPC-H at scale `scale` into `dir` (off the async reactor).
-async fn generate(scale: f64, dir: &Path) {
+pub(crate) async fn generate(scale: f64, dir: &Path) {
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || tpch::generate(scale, &dir, 2))
         .await
@@ -16,7 +16,7 @@ async fn generate(scale: f64, dir: &Path) {
 }
 
 /// In-process DataFusion over the same tables, the reference.
-async fn reference(dir: &Path) -> SessionContext {
+pub(crate) async fn reference(dir: &Path) -> SessionContext {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
     for statement in tpch::create_tables(dir) {
         ctx.sql(&statement).await.expect("register").collect().await.expect("register");
@@ -37,7 +37,7 @@ async fn tpch_cluster(spec: ClusterSpec) -> (tempfile::TempDir, LocalCluster, Cl
 }
 
 /// Runs all 22 queries on the cluster and on DataFusion; returns the names that differ.
-async fn run_tpch(client: &Client, dir: &Path) -> Vec<String> {
+pub(crate) async fn run_tpch(client: &Client, dir: &Path) -> Vec<String> {
     let ctx = reference(dir).await;
     let mut wrong = Vec::new();
     for (name, sql) in tpch::QUERIES {

@@ -67,21 +67,46 @@ impl Client {
         let mut batches = inline
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ClientError::Result { query: result.query.clone(), message: e.to_string() })?;
-        for partition in &result.partitions {
-            let Some(addr) = partition.addrs.first() else {
-                return Err(ClientError::Unavailable {
-                    key: partition.key.clone(),
-                    message: "no worker holds this result partition".into(),
-                });
+        for (index, partition) in result.partitions.iter().enumerate() {
+            let direct = match partition.addrs.first() {
+                Some(addr) => self.shared.data.fetch_batches(addr, &partition.key).await.ok(),
+                None => None,
             };
-            let part = self
-                .shared
-                .data
-                .fetch_batches(addr, &partition.key)
-                .await
-                .map_err(|source| ClientError::Fetch { key: partition.key.clone(), source })?;
-            batches.extend(part);
+            match direct {
+                Some(part) => batches.extend(part),
+                None => {
+                    // A holder left (or was cut off) after the query finished: follow the
+                    // rest of the result to wherever the scheduler keeps or remakes it.
+                    let rest = &result.partitions[index..];
+                    batches.extend(self.relocated_partitions(rest).await?);
+                    break;
+                }
+            }
         }
         Ok(SqlOutput { schema, batches })
+    }
+
+    /// Fetches result partitions through this client's own session: it holds their keys
+    /// while it reads, so the scheduler reports where each lives now (recomputing one
+    /// whose only holder left), and a fetch that fails waits for the new location.
+    async fn relocated_partitions(
+        &self,
+        partitions: &[dusk_flight::query::ResultPartition],
+    ) -> Result<Vec<RecordBatch>, ClientError> {
+        let keys: Vec<crate::graph::TaskKey> =
+            partitions.iter().map(|p| crate::graph::TaskKey::from(p.key.clone())).collect();
+        let held: Vec<super::KeyRef> =
+            keys.iter().map(|k| super::KeyRef::new(k.clone(), self.shared.clone())).collect();
+        self.shared.send(dusk_flight::messages::ClientUpdate {
+            want: partitions.iter().map(|p| p.key.clone()).collect(),
+            ..Default::default()
+        });
+        let mut fetched = super::gather::gather_batches(&self.shared, &keys).await?;
+        drop(held);
+        let mut out = Vec::new();
+        for key in &keys {
+            out.extend(fetched.remove(key).unwrap_or_default());
+        }
+        Ok(out)
     }
 }

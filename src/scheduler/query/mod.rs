@@ -510,6 +510,10 @@ impl QueryEngine {
                     return Err(QueryError::Task { query, message: describe_failure(&failed) });
                 }
                 Some(KeyEvent::Gone) => return Err(QueryError::Cancelled(query)),
+                Some(KeyEvent::Lost(key)) => {
+                    // Being computed again: wait for it anew.
+                    ready.remove(&key);
+                }
                 None => return Err(QueryError::ShuttingDown),
             }
         }

@@ -21,8 +21,10 @@ pub(crate) enum KeyEvent {
     Ready(KeyReady),
     /// It failed.
     Failed(TaskFailed),
-    /// It was cancelled or lost for good.
+    /// It was cancelled.
     Gone,
+    /// Its only holder left; the scheduler computes it again, and it will be ready again.
+    Lost(String),
 }
 
 /// The engine's client session.
@@ -50,6 +52,10 @@ impl Tracker {
                         let _ = tx.send(event);
                     }
                 };
+                // Losses first: a key lost and made again within one frame ends up ready.
+                for key in frame.lost {
+                    send(&key.clone(), KeyEvent::Lost(key));
+                }
                 for ready in frame.ready {
                     let key = ready.key.clone();
                     send(&key, KeyEvent::Ready(ready));
@@ -58,7 +64,7 @@ impl Tracker {
                     let key = failed.key.clone();
                     send(&key, KeyEvent::Failed(failed));
                 }
-                for key in frame.cancelled.into_iter().chain(frame.lost) {
+                for key in frame.cancelled {
                     send(&key, KeyEvent::Gone);
                 }
             }
