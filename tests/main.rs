@@ -4,6 +4,7 @@
 
 mod array;
 mod bag;
+mod chaos;
 mod cli;
 mod cluster;
 mod dashboard;
@@ -14,6 +15,7 @@ mod flight_sql;
 mod membership;
 mod memory;
 mod multihost;
+mod netns;
 mod plain_flight_sql;
 mod process;
 mod python;
