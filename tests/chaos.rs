@@ -112,7 +112,7 @@ async fn queries_and_graphs_survive_random_faults() -> Result {
     let names = ["chaos-1", "chaos-2", "chaos-3"];
     let start_worker =
         |i: usize| DuskProcess::worker(net.dusk(i, &worker_args(&url, &net.hosts[i].addr, names[i - 1])));
-    let mut workers = vec![start_worker(1)?, start_worker(2)?, start_worker(3)?];
+    let mut workers = [start_worker(1)?, start_worker(2)?, start_worker(3)?];
     let client = Client::connect(&url).await?;
     wait_for_workers(&client, 3).await?;
     for statement in tpch::create_tables(data.path()) {
