@@ -50,6 +50,17 @@ pub enum ConnectError {
     },
 }
 
+/// True when a call failed because the connection broke or could not be made (the peer
+/// stopped, restarted or cannot be reached), not because the peer answered with an error.
+pub(crate) fn is_connection_lost(status: &tonic::Status) -> bool {
+    let message = status.message();
+    status.code() == tonic::Code::Unavailable
+        || (status.code() == tonic::Code::Unknown
+            && ["transport error", "h2 protocol error", "connection", "broken pipe"]
+                .iter()
+                .any(|m| message.contains(m)))
+}
+
 /// Accepted connections of `listener`, each with `TCP_NODELAY` set.
 pub(crate) fn incoming(
     listener: TcpListener,

@@ -213,3 +213,44 @@ async fn work_with_no_worker_fails_after_the_timeout_and_health_says_why() -> Re
     cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prompt_reconnects_after_a_scheduler_restart() -> Result {
+    let state = tempfile::tempdir()?;
+    let mut scheduler = DuskProcess::scheduler(scheduler_command(0, state.path(), &[])).await?;
+    let url = scheduler.url().ok_or("no url")?.to_string();
+    let port = port_of(&url)?;
+    let _worker = DuskProcess::worker(worker_command(&url, "prompt-a"))?;
+    let client = Client::connect(&url).await?;
+    wait_for_workers(&client, 1).await?;
+    client.sql("CREATE TABLE kept(id INT) AS VALUES (7), (8)").await?;
+    let home = tempfile::tempdir()?;
+    let history = home.path().join("history");
+    let mut session = {
+        let (url, history) = (url.clone(), history.clone());
+        tokio::task::spawn_blocking(move || -> Result<rexpect::session::PtySession> {
+            let mut s = crate::repl::prompt(&url, &history)?;
+            crate::repl::enter(&mut s, "SELECT sum(id) FROM kept;")?;
+            s.exp_string("15")?;
+            Ok(s)
+        })
+        .await??
+    };
+    scheduler.kill().await?;
+    session = tokio::task::spawn_blocking(move || -> Result<rexpect::session::PtySession> {
+        crate::repl::enter(&mut session, "SELECT sum(id) FROM kept;")?;
+        session.exp_string("Lost the connection to")?;
+        Ok(session)
+    })
+    .await??;
+    let _scheduler = DuskProcess::scheduler(scheduler_command(port, state.path(), &[])).await?;
+    tokio::task::spawn_blocking(move || -> Result {
+        session.exp_string("Reconnected to")?;
+        crate::repl::enter(&mut session, "SELECT sum(id) FROM kept;")?;
+        session.exp_string("15")?;
+        crate::repl::enter(&mut session, "\\q")?;
+        Ok(())
+    })
+    .await??;
+    Ok(())
+}

@@ -143,7 +143,7 @@ async fn errors_set_the_exit_code_and_stop_unless_told_to_go_on() -> Result {
 }
 
 /// `dusk sql URL` in a pseudo-terminal, with its history in `history`.
-fn prompt(url: &str, history: &std::path::Path) -> Result<PtySession> {
+pub(crate) fn prompt(url: &str, history: &std::path::Path) -> Result<PtySession> {
     let mut command = std::process::Command::new(dusk_binary());
     command
         .arg("sql")
@@ -158,7 +158,7 @@ fn prompt(url: &str, history: &std::path::Path) -> Result<PtySession> {
 
 /// Waits for the prompt, then types `line` and Enter. Keys typed before the line editor
 /// is ready would be lost when it takes over the terminal.
-fn enter(session: &mut PtySession, line: &str) -> Result {
+pub(crate) fn enter(session: &mut PtySession, line: &str) -> Result {
     session.exp_string("dusk=> ")?;
     session.send(line)?;
     session.send("\r")?;

@@ -179,7 +179,7 @@ impl ClientError {
 
 /// A scheduler's answer for a person: a broken connection says what that means.
 fn describe_status(status: &tonic::Status) -> String {
-    if is_connection_lost(status) {
+    if crate::net::is_connection_lost(status) {
         format!(
             "lost the connection to the scheduler (it stopped, restarted or cannot be reached); \
              a statement in flight did not finish, the next call reconnects: {}",
@@ -188,15 +188,4 @@ fn describe_status(status: &tonic::Status) -> String {
     } else {
         status.message().to_string()
     }
-}
-
-/// True when a call failed because the connection broke, not because the scheduler
-/// answered with an error.
-pub(crate) fn is_connection_lost(status: &tonic::Status) -> bool {
-    let message = status.message();
-    status.code() == tonic::Code::Unavailable
-        || (status.code() == tonic::Code::Unknown
-            && ["transport error", "h2 protocol error", "connection", "broken pipe"]
-                .iter()
-                .any(|m| message.contains(m)))
 }

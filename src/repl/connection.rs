@@ -47,6 +47,17 @@ pub enum ConnectionError {
     Decode(String),
 }
 
+impl ConnectionError {
+    /// True when the server could not be reached or the connection broke mid-call.
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        match self {
+            ConnectionError::Connect(_) => true,
+            ConnectionError::Server(status) => net::is_connection_lost(status),
+            ConnectionError::Decode(_) => false,
+        }
+    }
+}
+
 impl From<Status> for ConnectionError {
     fn from(status: Status) -> Self {
         ConnectionError::Server(status)
@@ -167,6 +178,12 @@ impl Connection {
         }
         let client = client(channel, &credentials);
         Ok(Connection { options, client, credentials, locations: HashMap::new() })
+    }
+
+    /// Connects again as before (logging in again with a user), for a server that
+    /// restarted.
+    pub(crate) async fn reopen(&self) -> Result<Self, ConnectionError> {
+        Connection::open(self.options.clone()).await
     }
 
     /// A probe for the progress line, on the same connection.

@@ -38,6 +38,9 @@ use meta::Meta;
 
 /// A Ctrl-C this soon after a statement starts was meant for what came before.
 const STALE_INTERRUPT: Duration = Duration::from_millis(50);
+/// How long the prompt keeps trying to reach a server that went away before it gives
+/// the prompt back.
+const RECONNECT_FOR: Duration = Duration::from_secs(30);
 
 /// Prompt of a new statement.
 const PROMPT: &str = "dusk=> ";
@@ -418,6 +421,9 @@ impl Session {
             }
             Err(e) => {
                 report(sql, &e.to_string());
+                if e.is_connection_lost() {
+                    self.reconnect();
+                }
                 false
             }
         };
@@ -428,6 +434,29 @@ impl Session {
             self.refresh_names();
         }
         ok
+    }
+
+    /// The server went away (stopped or restarted): connect again, saying so, for up to
+    /// [`RECONNECT_FOR`]; if it stays away the next statement tries again.
+    fn reconnect(&mut self) {
+        let url = self.connection.url().to_string();
+        eprintln!("Lost the connection to {url} (the server stopped or restarted); reconnecting…");
+        let started = Instant::now();
+        loop {
+            match self.runtime.block_on(self.connection.reopen()) {
+                Ok(connection) => {
+                    self.connection = connection;
+                    eprintln!("Reconnected to {url}.");
+                    self.refresh_names();
+                    return;
+                }
+                Err(e) if started.elapsed() >= RECONNECT_FOR => {
+                    eprintln!("Still cannot reach {url} ({e}); the next statement tries again.");
+                    return;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(250)),
+            }
+        }
     }
 
     fn layout(&self) -> Layout {
