@@ -40,6 +40,13 @@ const RESTART_DELAY: Duration = Duration::from_millis(500);
 /// A worker whose resident memory passes this fraction of its limit is restarted.
 pub const NANNY_MEMORY_FRACTION: f64 = 0.95;
 
+/// A memory restart this soon after a start counts as a quick one.
+const NANNY_QUICK_KILL: Duration = Duration::from_secs(10);
+
+/// Quick memory restarts in a row after which the nanny stops restarting a worker for
+/// memory: its limit is below what it needs to run at all.
+const NANNY_MAX_QUICK_KILLS: u32 = 3;
+
 /// How often the nanny reads its worker's resident memory.
 const MEMORY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -254,11 +261,21 @@ async fn nanny(
     let limit = config.memory_limit_bytes as f64 * NANNY_MEMORY_FRACTION;
     let mut memory_check = tokio::time::interval(MEMORY_CHECK_INTERVAL);
     memory_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Memory restarts in a row that came soon after a start: past a few, the limit is below
+    // what the worker needs to live at all, and restarting it again would only loop.
+    let mut quick_kills = 0u32;
+    let mut watched = true;
+    let mut started = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = memory_check.tick() => {
                 let rss = child.id().and_then(crate::config::process_memory_bytes).map_or(0, |(rss, _)| rss);
-                if rss as f64 > limit {
+                if watched && rss as f64 > limit {
+                    if started.elapsed() < NANNY_QUICK_KILL {
+                        quick_kills += 1;
+                    } else {
+                        quick_kills = 0;
+                    }
                     tracing::warn!(worker.index = index, worker.rss_bytes = rss,
                         worker.memory_limit_bytes = config.memory_limit_bytes,
                         "worker passed 95% of its memory limit; restarting it (its lost work is recomputed)");
@@ -268,6 +285,12 @@ async fn nanny(
                         config.memory_limit_bytes >> 20
                     );
                     let _ = child.start_kill();
+                    if quick_kills >= NANNY_MAX_QUICK_KILLS {
+                        watched = false;
+                        tracing::warn!(worker.index = index, worker.memory_limit_bytes = config.memory_limit_bytes,
+                            "worker passed its memory limit right after each of its last starts; \
+                             it is no longer restarted for memory (raise --memory-limit)");
+                    }
                 }
             }
             status = child.wait() => {
@@ -280,7 +303,10 @@ async fn nanny(
                     return;
                 }
                 match spawn_worker(&config, &url, index) {
-                    Ok(c) => child = c,
+                    Ok(c) => {
+                        child = c;
+                        started = tokio::time::Instant::now();
+                    }
                     Err(e) => {
                         tracing::error!(worker.index = index, error = %e, "cannot restart worker; giving up on it");
                         return;

@@ -134,3 +134,28 @@ async fn sigkill_of_a_worker_mid_query_still_gives_the_right_answer() -> Result 
     cluster.terminate().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nanny_restarts_a_worker_past_95_percent_of_its_memory_limit() -> Result {
+    let cluster = ProcessCluster::start_with_args(dusk_binary(), 1, 1, &["--memory-limit", "400MiB"]).await?;
+    let client = Client::connect(cluster.url()).await?;
+    let first = client.cluster_info().await?.workers.first().map(|w| w.pid).ok_or("no worker")?;
+    // 600 MB in one task: the worker passes 380 MiB of resident memory while it fills them.
+    let big = client.submit(dusk::builtins::make_bytes, (600_000_000u64, 1u8))?;
+    let size = client.submit(dusk::builtins::byte_len, (&big,))?;
+    eventually("the nanny to restart the worker", || async {
+        client.cluster_info().await.is_ok_and(|i| i.workers.iter().any(|w| w.pid != first))
+    })
+    .await;
+    // Its work was recomputed on the fresh worker until it ran out of retries (each run
+    // passes the limit again), or ran once the nanny stopped restarting it.
+    match tokio::time::timeout(std::time::Duration::from_secs(120), size.result()).await? {
+        Ok(n) => assert_eq!(n, 600_000_000),
+        Err(e) => assert!(e.to_string().contains("killed too many workers"), "{e}"),
+    }
+    drop((big, size));
+    assert_eq!(client.submit(dusk::builtins::inc, (1i64,))?.result().await?, 2);
+    drop(client);
+    cluster.terminate().await?;
+    Ok(())
+}

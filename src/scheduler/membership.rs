@@ -307,9 +307,16 @@ impl SchedulerState {
         let mut recs = Recs::new();
         for key in stuck {
             let Some(t) = self.tasks.get(&key) else { continue };
+            let all_busy = self.workers.values().all(|w| !w.is_running());
             let message = if no_workers {
                 format!(
                     "no worker was alive to run it for {} s (the scheduler's --no-workers-timeout)",
+                    timeout.as_secs()
+                )
+            } else if all_busy && t.task.resources.is_empty() {
+                format!(
+                    "every worker was paused for memory or retiring for {} s (the scheduler's \
+                     --no-workers-timeout)",
                     timeout.as_secs()
                 )
             } else {

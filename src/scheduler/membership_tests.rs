@@ -234,3 +234,23 @@ fn retiring_worker_gets_no_new_work() {
     assert_eq!(s.scatter_targets(2), vec!["grpc://b:1".to_string(), "grpc://b:1".to_string()]);
     s.validate().expect("valid");
 }
+
+#[test]
+fn work_waiting_for_a_paused_worker_goes_to_it_when_it_resumes() {
+    let mut s = state();
+    let c = s.add_client();
+    let a = s.add_worker(hello("a", &[]), Instant::now());
+    let paused = |paused| WorkerUpdate {
+        metrics: Some(dusk_flight::messages::WorkerMetrics { paused, ..Default::default() }),
+        ..Default::default()
+    };
+    s.worker_update(a, paused(true), Instant::now());
+    s.client_update(
+        c,
+        ClientUpdate { submit: vec![call("x-1", &[])], want: vec!["x-1".into()], ..Default::default() },
+    );
+    assert_eq!(s.tasks["x-1"].state, TaskState::NoWorker);
+    s.worker_update(a, paused(false), Instant::now());
+    s.validate().expect("valid");
+    assert_eq!(s.tasks["x-1"].processing_on, Some(a));
+}

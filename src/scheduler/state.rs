@@ -93,11 +93,16 @@ impl SchedulerState {
     pub(crate) fn worker_update(&mut self, id: WorkerId, update: WorkerUpdate, now: Instant) {
         let Some(worker) = self.workers.get_mut(&id) else { return };
         worker.last_seen = now;
+        let mut recs = Recs::new();
         if let Some(metrics) = update.metrics {
             self.traffic.fetched(worker.metrics.fetched_bytes, metrics.fetched_bytes);
+            let resumed = worker.metrics.paused && !metrics.paused;
             worker.metrics = metrics;
+            if resumed {
+                // Work that found every worker paused can go to this one now.
+                recs.extend(self.no_worker.iter().map(|(_, k)| (k.clone(), Next::Processing)));
+            }
         }
-        let mut recs = Recs::new();
         for done in update.finished {
             self.on_finished(id, done, &mut recs);
         }

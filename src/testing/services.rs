@@ -83,6 +83,16 @@ impl DuskProcess {
 }
 
 fn spawn(command: &mut Command) -> Result<Child, TestingError> {
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl,
+    // which is async-signal-safe.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        // A test that dies (a panic, a killed harness) takes its processes with it.
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     command
         .env("DUSK_LOG", std::env::var("DUSK_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
