@@ -254,3 +254,52 @@ async fn the_prompt_reconnects_after_a_scheduler_restart() -> Result {
     .await??;
     Ok(())
 }
+
+/// Every worker misses its heartbeat mid-query (all stopped past the deadline), then comes
+/// back: the query ends with its answer, never waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_a_query_whose_workers_all_went_silent_still_ends() -> Result {
+    let state = tempfile::tempdir()?;
+    let command = scheduler_command(0, state.path(), &["--heartbeat-timeout", "2s"]);
+    let scheduler = DuskProcess::scheduler(command).await?;
+    let url = scheduler.url().ok_or("no url")?.to_string();
+    let workers = [
+        DuskProcess::worker(worker_command(&url, "quiet-a"))?,
+        DuskProcess::worker(worker_command(&url, "quiet-b"))?,
+    ];
+    let client = Client::connect(&url).await?;
+    wait_for_workers(&client, 2).await?;
+    let _data = register_tpch(&client).await?;
+    let sql = "SELECT a.l_returnflag, count(*) AS n FROM \
+               (SELECT l_returnflag, l_quantity FROM lineitem WHERE l_orderkey < 6000) a \
+               JOIN (SELECT l_quantity FROM lineitem WHERE l_orderkey < 6000) b \
+               ON a.l_quantity < b.l_quantity GROUP BY a.l_returnflag ORDER BY a.l_returnflag";
+    let expected = rows(&client, sql).await?;
+    let running = {
+        let client = client.clone();
+        tokio::spawn(async move { client.sql(sql).await })
+    };
+    eventually("the query to run", || async {
+        client
+            .cluster_info()
+            .await
+            .is_ok_and(|i| i.tasks_by_state.get("processing").copied().unwrap_or(0) > 0)
+    })
+    .await;
+    for w in &workers {
+        w.signal(libc::SIGSTOP);
+    }
+    until_workers(&client, 0).await;
+    for w in &workers {
+        w.signal(libc::SIGCONT);
+    }
+    let out = match tokio::time::timeout(Duration::from_secs(120), running).await {
+        Ok(out) => out??,
+        Err(_) => {
+            let info = client.cluster_info().await?;
+            panic!("the query hangs: {:?} {:#?}", info.tasks_by_state, info.workers);
+        }
+    };
+    assert_eq!(tpch::result_rows(&out.batches, true)?, expected);
+    Ok(())
+}
