@@ -305,18 +305,27 @@ impl SchedulerState {
         kind: ValueKind,
         recs: &mut Recs,
     ) -> bool {
-        let Some(t) = self.tasks.get(key) else { return false };
         if !self.workers.contains_key(&worker) {
             return false;
         }
+        if self.tasks.get(key).is_some_and(|t| t.state == TaskState::Processing) {
+            self.reset_early_dependents(key, recs);
+        }
+        self.withdraw(key);
+        self.put_in_memory(key, worker, nbytes, kind, recs)
+    }
+
+    /// Takes a task out of wherever it waits or runs: off its worker's books (the worker
+    /// is told to cancel it), out of the root queue and the no-worker set.
+    fn withdraw(&mut self, key: &TaskKey) {
+        let Some(t) = self.tasks.get(key) else { return };
         let entry = (t.task.priority, key.clone());
         match t.state {
             TaskState::Processing => {
-                self.reset_early_dependents(key, recs);
-                if let Some(other) = self.unassign(key)
-                    && self.workers.contains_key(&other)
+                if let Some(worker) = self.unassign(key)
+                    && self.workers.contains_key(&worker)
                 {
-                    self.outbox.worker(other).cancel.push(key.to_string());
+                    self.outbox.worker(worker).cancel.push(key.to_string());
                 }
             }
             TaskState::Queued | TaskState::NoWorker => {
@@ -325,7 +334,6 @@ impl SchedulerState {
             }
             _ => {}
         }
-        self.put_in_memory(key, worker, nbytes, kind, recs)
     }
 
     /// Dependents assigned early to wait for `key`'s run must not wait for it any more.
@@ -480,22 +488,7 @@ impl SchedulerState {
     }
 
     fn active_to_erred(&mut self, key: &TaskKey, failure: TaskFailed, recs: &mut Recs) -> bool {
-        let Some(t) = self.tasks.get(key) else { return false };
-        let entry = (t.task.priority, key.clone());
-        match t.state {
-            TaskState::Processing => {
-                if let Some(worker) = self.unassign(key)
-                    && self.workers.contains_key(&worker)
-                {
-                    self.outbox.worker(worker).cancel.push(key.to_string());
-                }
-            }
-            TaskState::Queued | TaskState::NoWorker => {
-                self.queued.remove(&entry);
-                self.no_worker.remove(&entry);
-            }
-            _ => {}
-        }
+        self.withdraw(key);
         let Some(t) = self.tasks.get_mut(key) else { return false };
         tracing::debug!(task.key = %key, error = %failure.message, "task erred");
         self.groups.set(t, TaskState::Erred);
