@@ -303,3 +303,36 @@ async fn issue_17_a_query_whose_workers_all_went_silent_still_ends() -> Result {
     assert_eq!(tpch::result_rows(&out.batches, true)?, expected);
     Ok(())
 }
+
+/// SIGTERM to a `dusk worker` mid-graph: it drains and exits 0, and the task history
+/// shows every task ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_worker_process_without_recomputing() -> Result {
+    let state = tempfile::tempdir()?;
+    let scheduler = DuskProcess::scheduler(scheduler_command(0, state.path(), &[])).await?;
+    let url = scheduler.url().ok_or("no url")?.to_string();
+    let mut leaving = DuskProcess::worker(worker_command(&url, "drain-a"))?;
+    let _staying = DuskProcess::worker(worker_command(&url, "drain-b"))?;
+    let client = Client::connect(&url).await?;
+    wait_for_workers(&client, 2).await?;
+    let xs = (0..60i64)
+        .map(|x| client.submit(dusk::builtins::slow_inc, (x, 30u64)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    eventually("a third of the graph to finish", || async {
+        crate::support::tasks_in(&client, "memory").await >= 20
+    })
+    .await;
+    leaving.signal(libc::SIGTERM);
+    let status = leaving.wait(Duration::from_secs(60)).await?;
+    assert_eq!(status.code(), Some(0), "a drained worker exits 0");
+    let got: Vec<i64> = client.gather(&xs).await?;
+    assert_eq!(got, (1..61).collect::<Vec<_>>());
+    let runs = client.task_history("slow_inc-").await?;
+    let mut keys: Vec<&str> = runs.iter().map(|r| r.key.as_str()).collect();
+    let ran = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!((ran, keys.len()), (60, 60), "every task ran exactly once");
+    assert!(runs.iter().any(|r| r.worker == "drain-a"), "the retired worker had run some");
+    Ok(())
+}
