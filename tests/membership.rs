@@ -336,3 +336,49 @@ async fn sigterm_drains_a_worker_process_without_recomputing() -> Result {
     assert!(runs.iter().any(|r| r.worker == "drain-a"), "the retired worker had run some");
     Ok(())
 }
+
+/// An ADBC connection (the Go Flight SQL driver) keeps working across a scheduler restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adbc_connection_works_again_after_a_scheduler_restart() -> Result {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/test.sh once", python.display());
+    let state = tempfile::tempdir()?;
+    let mut scheduler = DuskProcess::scheduler(scheduler_command(0, state.path(), &[])).await?;
+    let url = scheduler.url().ok_or("no url")?.to_string();
+    let port = port_of(&url)?;
+    let _worker = DuskProcess::worker(worker_command(&url, "adbc-a"))?;
+    let client = Client::connect(&url).await?;
+    wait_for_workers(&client, 1).await?;
+    client.sql("CREATE TABLE kept(id INT) AS VALUES (7), (8)").await?;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/adbc_reconnect.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .env("DUSK_URL", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let mut said = Vec::new();
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await?? {
+        let ready = line == "READY";
+        said.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(said.iter().any(|l| l == "BEFORE 15"), "{said:?}");
+    scheduler.kill().await?;
+    let _scheduler = DuskProcess::scheduler(scheduler_command(port, state.path(), &[])).await?;
+    until_workers(&client, 1).await;
+    child.stdin.take().ok_or("no stdin")?.write_all(b"go\n").await?;
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await?? {
+        said.push(line);
+    }
+    let status = child.wait().await?;
+    println!("adbc across a scheduler restart: {said:?}");
+    assert!(status.success(), "{said:?}");
+    assert!(said.iter().any(|l| l.starts_with("AFTER 15")), "{said:?}");
+    Ok(())
+}
