@@ -437,7 +437,13 @@ fn fail(e: &(dyn std::error::Error + 'static)) -> ExitCode {
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DUSK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colour codes only for a terminal: a log file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -535,9 +541,18 @@ async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
         security,
         ..Default::default()
     };
+    let open = config.security.users.is_none();
     let scheduler =
         crate::scheduler::Scheduler::bind(&format!("{}:{}", args.host, args.port), config).await?;
     println!("Dusk scheduler listening on {}", scheduler.url());
+    if open && !scheduler.addr().ip().is_loopback() {
+        eprintln!(
+            "dusk: warning: listening on {} with --auth none: anyone who reaches this port can run \
+             SQL and tasks; use --auth basic --users FILE (and --tls-cert/--tls-key) on a shared \
+             network (see the README's Authentication and TLS)",
+            scheduler.addr()
+        );
+    }
     if let Some(addr) = scheduler.dashboard_addr() {
         println!("Dashboard: {}", crate::dashboard::url(addr));
     }

@@ -57,3 +57,36 @@ fn gen_tpch_writes_every_table_and_rejects_a_bad_scale() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("scale factor must be positive, got -1"), "{stderr}");
 }
+
+#[test]
+fn an_open_scheduler_on_every_address_warns_and_logs_carry_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dusk"))
+        .args(["scheduler", "--host", "0.0.0.0", "--port", "0", "--no-dashboard"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the dusk binary runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(30)) {
+        let warned = line.contains("warning: listening on 0.0.0.0") && line.contains("--auth none");
+        seen.push(line);
+        if warned {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.last().is_some_and(|l| l.contains("--auth basic")), "{seen:#?}");
+    // Its log went to a pipe: plain text, no escape sequences.
+    assert!(seen.iter().all(|l| !l.contains('\u{1b}')), "{seen:#?}");
+}
