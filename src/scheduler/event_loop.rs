@@ -37,7 +37,7 @@ pub(crate) enum Event {
     WorkerJoined {
         hello: WorkerHello,
         tx: mpsc::UnboundedSender<WorkerInstructions>,
-        reply: oneshot::Sender<WorkerId>,
+        reply: oneshot::Sender<Result<WorkerId, Status>>,
     },
     Worker(WorkerId, WorkerUpdate),
     WorkerLeft(WorkerId),
@@ -126,11 +126,16 @@ impl Loop {
             Event::WorkerJoined { hello, tx, reply } => {
                 tracing::info!(worker.addr = %hello.data_addr, worker.threads = hello.threads,
                     worker.memory_limit_bytes = hello.memory_limit_bytes, "worker joined");
+                if let Some(why) = self.state.refuse(&hello) {
+                    tracing::warn!(worker.addr = %hello.data_addr, reason = %why, "refused a worker");
+                    let _ = reply.send(Err(Status::already_exists(why)));
+                    return;
+                }
                 let id = self.state.add_worker(hello, Instant::now());
                 // An earlier registration of the same worker may have ended just now.
                 self.workers.retain(|id, _| self.state.workers.contains_key(id));
                 self.workers.insert(id, tx);
-                let _ = reply.send(id);
+                let _ = reply.send(Ok(id));
             }
             Event::Worker(id, update) => self.state.worker_update(id, update, Instant::now()),
             Event::WorkerLeft(id) => {

@@ -48,13 +48,15 @@ impl SchedulerState {
     ///
     /// `hello.held` lists results it kept from an earlier registration: those still
     /// wanted are taken back as they are, the rest are freed. An earlier registration of
-    /// the same name still on the books ends here, after its results have moved over.
+    /// the same worker (name and address) still on the books ends here, after its results
+    /// have moved over. Callers check [`Self::refuse`] first.
     pub(crate) fn add_worker(&mut self, mut hello: WorkerHello, now: Instant) -> WorkerId {
         let id = WorkerId(self.next_worker);
         self.next_worker += 1;
         let name = if hello.name.is_empty() { hello.data_addr.clone() } else { hello.name };
         let held = std::mem::take(&mut hello.held);
-        let previous = self.workers.values().find(|w| w.name == name).map(|w| w.id);
+        let previous =
+            self.workers.values().find(|w| w.name == name && w.data_addr == hello.data_addr).map(|w| w.id);
         let record = WorkerRecord {
             id,
             name,
@@ -83,6 +85,20 @@ impl SchedulerState {
         self.transitions(recs);
         self.fill_queue();
         id
+    }
+
+    /// Why a worker may not register: its name is taken by a worker at another address
+    /// (two workers given one `--name` would otherwise end each other's registration
+    /// in turn). A worker rejoining from its own address is not refused.
+    pub(crate) fn refuse(&self, hello: &WorkerHello) -> Option<String> {
+        let name = if hello.name.is_empty() { &hello.data_addr } else { &hello.name };
+        self.workers.values().find(|w| &w.name == name && w.data_addr != hello.data_addr).map(|w| {
+            format!(
+                "a worker named {name:?} is already connected from {}; worker names must be unique \
+                 (this one is at {})",
+                w.data_addr, hello.data_addr
+            )
+        })
     }
 
     /// Takes back results a rejoining worker still holds: a result in memory elsewhere

@@ -254,3 +254,14 @@ fn work_waiting_for_a_paused_worker_goes_to_it_when_it_resumes() {
     s.validate().expect("valid");
     assert_eq!(s.tasks["x-1"].processing_on, Some(a));
 }
+
+#[test]
+fn a_second_worker_with_a_taken_name_is_refused() {
+    let mut s = state();
+    let a = s.add_worker(hello("a", &[]), Instant::now());
+    let impostor = WorkerHello { data_addr: "grpc://elsewhere:1".into(), ..hello("a", &[]) };
+    let why = s.refuse(&impostor).expect("refused");
+    assert!(why.contains("grpc://a:1") && why.contains("unique"), "{why}");
+    assert_eq!(s.refuse(&hello("a", &["x-1"])), None, "the same worker rejoining is welcome");
+    assert!(s.workers.contains_key(&a));
+}

@@ -201,7 +201,7 @@ impl SchedulerService {
         let (tx, rx) = mpsc::unbounded_channel();
         let (reply, id) = oneshot::channel();
         self.events.send(Event::WorkerJoined { hello, tx, reply }).map_err(|_| gone())?;
-        let id = id.await.map_err(|_| gone())?;
+        let id = id.await.map_err(|_| gone())??;
         let events = self.events.clone();
         let _ = events.send(Event::Worker(id, update));
         let queries = self.queries.clone();
