@@ -1,9 +1,12 @@
 //! Functions every `dusk` binary ships, for examples, tests and benches.
 //!
 //! They are small on purpose: they measure the engine, not the work. The `fault_*`
-//! functions inject failures so tests can check that a failing task, a panicking task
-//! and a task that kills its worker are each handled, even on process-mode clusters
-//! where a test cannot add functions of its own.
+//! functions and `make_bytes` inject failures and load so tests can check that a
+//! panicking task, a task that kills its worker and a task that overloads it are each
+//! handled, even on process-mode clusters where a test cannot add functions of its own.
+//! They exist only with the `fault-injection` feature, which the tests' own build
+//! enables: the shipped binary cannot run them, so no client can crash a worker with
+//! them.
 
 use std::time::Duration;
 
@@ -37,6 +40,7 @@ crate::task! {
     }
 }
 
+#[cfg(feature = "fault-injection")]
 crate::task! {
     /// `n` bytes, each `seed` plus its position (mod 256): a result of a chosen size.
     pub fn make_bytes(n: u64, seed: u8) -> Bytes {
@@ -49,11 +53,13 @@ crate::task! {
     pub fn byte_len(data: Bytes) -> u64 { data.len() as u64 }
 }
 
+#[cfg(feature = "fault-injection")]
 crate::task! {
     /// Panics with `message`: a task that raises.
     pub fn fault_panic(message: String) -> i64 { panic!("{message}") }
 }
 
+#[cfg(feature = "fault-injection")]
 crate::task! {
     /// Ends the worker process running it, at once (SIGKILL-like): a task that kills its worker.
     pub fn fault_exit_worker(x: i64) -> i64 {
