@@ -50,6 +50,28 @@ pub enum ConnectError {
     },
 }
 
+/// Pauses between attempts to reach a peer again: 100 ms, doubling up to 2 s, so a peer
+/// that comes back is reached within seconds and one that stays away is not hammered.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: Duration::from_millis(100) }
+    }
+}
+
+impl Backoff {
+    /// The pause before the next attempt.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (delay * 2).min(Duration::from_secs(2));
+        delay
+    }
+}
+
 /// True when a call failed because the connection broke or could not be made (the peer
 /// stopped, restarted or cannot be reached), not because the peer answered with an error.
 pub(crate) fn is_connection_lost(status: &tonic::Status) -> bool {
@@ -115,6 +137,13 @@ pub(crate) async fn connect_channel(url: &str, credentials: &Credentials) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_two_seconds() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<u64> = (0..7).map(|_| backoff.next_delay().as_millis() as u64).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800, 1600, 2000, 2000]);
+    }
 
     #[test]
     fn urls_accept_grpc_and_bare_host_port() {

@@ -19,7 +19,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Action, FlightData, FlightDescriptor};
@@ -39,8 +38,6 @@ use crate::security::Credentials;
 
 /// Largest gRPC message the client accepts or sends.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
-/// Longest pause between attempts to open a new session after the stream broke.
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// What every handle of one client shares.
 #[derive(Debug)]
@@ -226,7 +223,7 @@ async fn drive(
         tracing::warn!(scheduler.url = %opener.url, reason = %ended,
             "lost the session with the scheduler; work in flight fails and a new session opens");
         keys.disconnect_all();
-        let mut delay = Duration::from_millis(100);
+        let mut backoff = net::Backoff::default();
         link = loop {
             // Updates meant for the old session go nowhere: their futures are failed.
             while commands.try_recv().is_ok() {}
@@ -241,8 +238,7 @@ async fn drive(
                     tracing::debug!(scheduler.url = %opener.url, error = %e, "opening a new session failed")
                 }
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(RECONNECT_MAX_DELAY);
+            tokio::time::sleep(backoff.next_delay()).await;
         };
     }
 }

@@ -37,10 +37,6 @@ use crate::security::Credentials;
 
 /// Background events handled per loop turn before the scheduler's frames get a look.
 const MAX_EVENTS_PER_TURN: usize = 4096;
-/// First pause before registering again; it doubles per failed attempt.
-const RECONNECT_FIRST_DELAY: Duration = Duration::from_millis(100);
-/// Longest pause between attempts, so a worker is back within seconds of its scheduler.
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// How this worker registers, again and again.
 #[derive(Debug, Clone)]
@@ -224,10 +220,10 @@ async fn reconnect(
     settings: &SessionSettings,
 ) -> Result<Link, WorkerExit> {
     let started = Instant::now();
-    let mut delay = RECONNECT_FIRST_DELAY;
+    let mut backoff = net::Backoff::default();
     let mut attempts = 0u32;
     loop {
-        let wake = Instant::now() + jitter(delay);
+        let wake = Instant::now() + jitter(backoff.next_delay());
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => break,
@@ -260,7 +256,6 @@ async fn reconnect(
                 started.elapsed().as_secs()
             )));
         }
-        delay = (delay * 2).min(RECONNECT_MAX_DELAY);
     }
 }
 
