@@ -279,11 +279,6 @@ async fn nanny(
                     tracing::warn!(worker.index = index, worker.rss_bytes = rss,
                         worker.memory_limit_bytes = config.memory_limit_bytes,
                         "worker passed 95% of its memory limit; restarting it (its lost work is recomputed)");
-                    eprintln!(
-                        "dusk: worker local-{index} uses {} MiB, over 95% of its {} MiB limit: restarting it",
-                        rss >> 20,
-                        config.memory_limit_bytes >> 20
-                    );
                     let _ = child.start_kill();
                     if quick_kills >= NANNY_MAX_QUICK_KILLS {
                         watched = false;

@@ -7,11 +7,8 @@ use tokio::sync::watch;
 /// Why a worker stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerExit {
-    /// The scheduler closed the connection or dropped this worker, and it was not to
-    /// reconnect (`reconnect_timeout` zero).
-    SchedulerClosed,
-    /// The connection to the scheduler failed and could not be made again within
-    /// `reconnect_timeout`.
+    /// The connection to the scheduler broke (or the scheduler dropped this worker) and
+    /// could not be made again within `reconnect_timeout` (at once when it is zero).
     SchedulerLost(String),
     /// The scheduler told it to shut down.
     ShutdownRequested,
