@@ -90,6 +90,7 @@ async fn print_task_time(client: &Client, before: usize, seconds: f64, done_us: 
 
 /// GFLOP/s of two threads each multiplying 1000 × 1000 `f64` matrices for ~2 s.
 fn blas_peak() -> f64 {
+    #[cfg(feature = "openblas")]
     dusk::array::blas::single_threaded();
     let n = 1000;
     let threads: Vec<_> = (0..2)
@@ -115,16 +116,17 @@ fn blas_peak() -> f64 {
 #[tokio::main]
 async fn main() -> Result {
     // OpenBLAS picks its kernels when it loads: restart with the right ones if needed.
+    #[cfg(feature = "openblas")]
     dusk::array::blas::restart_with_better_kernels();
     dusk::testing::init_test_logging();
     let binary = Path::new(env!("CARGO_BIN_EXE_dusk"));
     let cluster = ProcessCluster::start(binary, 2, 1).await?;
     let client = Client::connect(cluster.url()).await?;
     println!(
-        "array bench | {} cores, {} GiB | dusk local: 2 workers x 1 thread | OpenBLAS kernels: {}",
+        "array bench | {} cores, {} GiB | dusk local: 2 workers x 1 thread | GEMM: {}",
         dusk::config::available_cores(),
         dusk::config::total_memory_bytes() >> 30,
-        dusk::array::blas::core_name(),
+        dusk::array::gemm_backend(),
     );
     // Warm-up: connections, allocator, BLAS.
     run(&client, "x.sum()", 1).await?;

@@ -362,6 +362,7 @@ fn parse_resource(text: &str) -> Result<(String, f64), String> {
 /// Runs the `dusk` command with this process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "openblas")]
     if matches!(cli.command, Command::Local(_) | Command::Worker(_)) {
         crate::array::blas::restart_with_better_kernels();
     }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use dusk::SubmitOptions;
 use dusk::builtins::{inc, slow_inc};
 use dusk::testing::{ClusterSpec, LocalCluster};
-use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::{Value, json};
 
 use crate::support::{eventually, register_tpch};
+use crate::webdriver::Browser;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -198,23 +198,21 @@ impl Driver {
     }
 
     /// A headless Chromium session that keeps the page's console log.
-    async fn browser(&self) -> Result<fantoccini::Client> {
+    async fn browser(&self) -> Result<Browser> {
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
         let profile = tempfile::tempdir()?;
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".to_string(),
-            json!({
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" },
+            "goog:chromeOptions": {
                 "binary": binary,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
                     format!("--user-data-dir={}", profile.keep().display())],
-            }),
-        );
-        caps.insert("goog:loggingPrefs".to_string(), json!({ "browser": "ALL" }));
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        Ok(fantoccini::ClientBuilder::new(connector).capabilities(caps).connect(&self.url).await?)
+            },
+        });
+        Browser::open(&self.url, caps).await
     }
 }
 
@@ -229,27 +227,9 @@ impl Drop for Driver {
     }
 }
 
-/// Chromium's console messages, through chromedriver's log endpoint.
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(
-        &self,
-        base: &url::Url,
-        session: Option<&str>,
-    ) -> std::result::Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
-    }
-}
-
 /// Console errors the page logged so far.
-async fn console_errors(browser: &fantoccini::Client) -> Result<Vec<String>> {
-    let log = browser.issue_cmd(BrowserLog).await?;
+async fn console_errors(browser: &Browser) -> Result<Vec<String>> {
+    let log = browser.console_log().await?;
     let mut errors: Vec<String> = log
         .as_array()
         .into_iter()
@@ -263,12 +243,12 @@ async fn console_errors(browser: &fantoccini::Client) -> Result<Vec<String>> {
 }
 
 /// What the status page drew last (`window.duskView`).
-async fn drawn(browser: &fantoccini::Client) -> Value {
+async fn drawn(browser: &Browser) -> Value {
     browser.execute("return window.duskView", vec![]).await.unwrap_or(Value::Null)
 }
 
 /// Polls the page until `check` holds for what it drew, or 30 s pass.
-async fn until_drawn(browser: &fantoccini::Client, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+async fn until_drawn(browser: &Browser, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let view = drawn(browser).await;
@@ -284,7 +264,7 @@ async fn until_drawn(browser: &fantoccini::Client, what: &str, check: impl Fn(&V
 }
 
 /// Attributes of the progress bar of task group `group`.
-async fn progress_bar(browser: &fantoccini::Client, group: &str) -> Result<Value> {
+async fn progress_bar(browser: &Browser, group: &str) -> Result<Value> {
     let script = "const row = document.querySelector(`.bar-row[data-group=\"${arguments[0]}\"]`);
         return row && { total: +row.dataset.total, done: +row.dataset.done, processing: +row.dataset.processing,
                         segments: row.querySelectorAll('.bar span').length };";

@@ -403,6 +403,7 @@ async fn a_worker_refuses_an_expired_ticket() -> Result {
     Ok(())
 }
 
+#[cfg(feature = "substrait")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn substrait_plans_run_like_the_sql_they_came_from() -> Result {
     use arrow_flight::sql::{CommandStatementSubstraitPlan, ProstMessageExt, SubstraitPlan};

@@ -25,4 +25,5 @@ mod security;
 mod slt;
 mod sql;
 mod support;
+mod webdriver;
 mod wire;

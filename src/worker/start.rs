@@ -33,6 +33,7 @@ impl Worker {
     /// later losses of the scheduler are survived (see `WorkerConfig::reconnect_timeout`).
     pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
         // Each executor thread runs one task: BLAS calls stay on their own thread.
+        #[cfg(feature = "openblas")]
         crate::array::blas::single_threaded();
         let bind_addr = format!("{}:{}", config.listen_host, config.listen_port);
         let listener = tokio::net::TcpListener::bind(&bind_addr)

@@ -1,4 +1,5 @@
-//! The system OpenBLAS behind array matmul: one thread per call, and the right kernels.
+//! The system OpenBLAS behind array matmul (the `openblas` feature): one thread per call,
+//! and the right kernels.
 //!
 //! A worker runs one task per thread, so each GEMM call stays on its caller's thread
 //! (OpenBLAS would otherwise start its own pool on every core and oversubscribe the

@@ -114,3 +114,13 @@ impl Array {
         self.matmul(other)
     }
 }
+
+/// The GEMM behind block products, for benches and logs: the system OpenBLAS and the
+/// kernels it chose with the `openblas` feature, ndarray's built-in pure-Rust GEMM
+/// (matrixmultiply) otherwise.
+pub fn gemm_backend() -> String {
+    #[cfg(feature = "openblas")]
+    return format!("OpenBLAS ({})", super::blas::core_name());
+    #[cfg(not(feature = "openblas"))]
+    return "matrixmultiply (built in)".to_string();
+}

@@ -19,6 +19,7 @@
 //! ```
 
 mod band;
+#[cfg(feature = "openblas")]
 pub mod blas;
 mod codec;
 mod compute;
@@ -43,6 +44,7 @@ pub use dtype::{DType, Element, NdArray, Scalar};
 pub use error::ArrayError;
 pub use files::{from_npy, from_parquet};
 pub use layout::{Idx, concatenate, stack};
+pub use matmul::gemm_backend;
 pub use program::{BinaryOp, UnaryOp};
 pub use reduce::Reduction;
 

@@ -92,13 +92,16 @@ pub(crate) fn build(catalog: &SessionContext) -> Result<SqlInfoData, tonic::Stat
     info.append(SqlInfo::FlightSqlServerArrowVersion, arrow::ARROW_VERSION);
     info.append(SqlInfo::FlightSqlServerReadOnly, false);
     info.append(SqlInfo::FlightSqlServerSql, true);
-    info.append(SqlInfo::FlightSqlServerSubstrait, true);
-    info.append(SqlInfo::FlightSqlServerSubstraitMinVersion, "0.20.0");
-    let version = datafusion_substrait::substrait::version::version();
-    info.append(
-        SqlInfo::FlightSqlServerSubstraitMaxVersion,
-        format!("{}.{}.{}", version.major_number, version.minor_number, version.patch_number).as_str(),
-    );
+    info.append(SqlInfo::FlightSqlServerSubstrait, cfg!(feature = "substrait"));
+    #[cfg(feature = "substrait")]
+    {
+        info.append(SqlInfo::FlightSqlServerSubstraitMinVersion, "0.20.0");
+        let version = datafusion_substrait::substrait::version::version();
+        info.append(
+            SqlInfo::FlightSqlServerSubstraitMaxVersion,
+            format!("{}.{}.{}", version.major_number, version.minor_number, version.patch_number).as_str(),
+        );
+    }
     info.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::None as i32);
     info.append(SqlInfo::FlightSqlServerCancel, true);
     info.append(SqlInfo::FlightSqlServerBulkIngestion, true);

@@ -214,6 +214,7 @@ impl QueryEngine {
     /// Plans a Substrait plan (the bytes of a `substrait.Plan` message, as ADBC and
     /// DataFusion's producers send) against the catalog. Only queries: a plan that would
     /// change the catalog is refused, since the catalog log replays SQL text.
+    #[cfg(feature = "substrait")]
     pub(crate) async fn prepare_substrait(&self, bytes: &[u8]) -> Result<LogicalPlan, QueryError> {
         let plan = datafusion_substrait::serializer::deserialize_bytes(bytes)?;
         let plan =
@@ -225,6 +226,16 @@ impl QueryEngine {
             )));
         }
         Ok(plan)
+    }
+
+    /// Refuses a Substrait plan: this build has no Substrait consumer.
+    #[cfg(not(feature = "substrait"))]
+    pub(crate) async fn prepare_substrait(&self, _bytes: &[u8]) -> Result<LogicalPlan, QueryError> {
+        Err(QueryError::Plan(DataFusionError::NotImplemented(
+            "Substrait plans: this Dusk was built without the `substrait` feature \
+             (rebuild with `--features substrait`, which needs `protoc`); send SQL instead"
+                .to_string(),
+        )))
     }
 
     /// Runs a statement [`Self::prepare`] planned (with its parameters bound); `sql` is its
