@@ -3,9 +3,10 @@
 #
 #   scripts/test.sh
 #
-# Installs: Debian packages (apt, only when missing: a C compiler, pkg-config, protoc,
-# OpenBLAS, Chromium and chromedriver for the dashboard's browser test, iproute2 for the
-# multi-host test's network namespaces)
+# First builds and starts the default `dusk` with no system package (scripts/first_run.sh).
+# Then installs: Debian packages (apt, only when missing: a C compiler, protoc for the
+# opt-in Substrait consumer the tests cover, Chromium and chromedriver for the
+# dashboard's browser test, iproute2 for the multi-host test's network namespaces)
 # and a Python venv in .venv with the servers the tests start (moto, an S3-compatible
 # server) and the clients they drive (pyarrow, ADBC, flightsql-dbapi, DataFusion's
 # Substrait producer; tests/python/requirements.txt), then builds
@@ -13,14 +14,17 @@
 # doc tests) and checks formatting and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; exit 2; }
+# A cold build gains nothing from incremental state.
+export CARGO_INCREMENTAL=0
+
+# The README's first command needs no system package: shown before any is installed.
+scripts/first_run.sh
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
-command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-# The Substrait consumer's protobuf code is generated at build time.
+# The opt-in Substrait consumer's protobuf code is generated at build time.
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
-# Array matmul links the system's OpenBLAS.
-pkg-config --exists openblas 2>/dev/null || [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so ] || need_apt+=(libopenblas-dev)
 # The dashboard test drives headless Chromium through chromedriver.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
@@ -49,7 +53,6 @@ if ! cmp -s "$requirements" .venv/requirements.installed 2>/dev/null; then
 fi
 # Tests find the servers they start on the PATH.
 export PATH="$PWD/.venv/bin:$PATH"
-command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; exit 2; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== format (${SECONDS} s in)"
@@ -61,11 +64,10 @@ echo "== build and lint (${SECONDS} s in)"
 RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 export RUSTC_WORKSPACE_WRAPPER
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-# A cold build gains nothing from incremental state.
-export CARGO_INCREMENTAL=0
-cargo test --workspace --all-targets --no-run
+# The tests cover the opt-in Substrait consumer too (protoc was installed above).
+cargo test --workspace --all-targets --features dusk/substrait --no-run
 echo "== tests (${SECONDS} s in)"
 # Unit tests, the end-to-end test binary and the CLI; benches are run with `cargo bench`.
-cargo test --workspace --lib --bins --tests --no-fail-fast
-cargo test --workspace --doc
+cargo test --workspace --lib --bins --tests --features dusk/substrait --no-fail-fast
+cargo test --workspace --doc --features dusk/substrait
 echo "== all tests passed (${SECONDS} s)"
