@@ -18,10 +18,12 @@ mod cluster_tables;
 mod codec;
 mod join_rule;
 mod logical_codec;
+mod session;
 mod shuffle_reader;
 mod shuffle_writer;
 mod source;
 mod stage;
+mod tasks;
 mod yielding;
 
 pub use cluster_tables::{CACHED_STAGE, CachedTable, resolve_catalog_tables};
@@ -32,10 +34,12 @@ pub use logical_codec::{
     CatalogTable, ClusterCache, DuskLogicalCodec, FileFormatKind, FileFormatNode, LogicalNode, MemoryNode,
     cache_id, decode_logical_plan, encode_logical_plan, logical_node,
 };
+pub use session::base_config;
 pub use shuffle_reader::{ReadMode, ShuffleReaderExec};
 pub use shuffle_writer::{ShuffleWriterExec, shrink};
 pub use source::{InputUnavailable, ShuffleInputs, ShuffleSource};
 pub use stage::{Stage, StageGraph, query_prefix, split, task_key};
+pub use tasks::{runs_on_workers, stage_tasks};
 pub use yielding::{YieldExec, yield_between_batches};
 
 /// The DataFusion version Dusk plans with.

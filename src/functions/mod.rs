@@ -1,9 +1,9 @@
 //! Registered functions: the code tasks run.
 //!
-//! A task names a function; the worker looks the name up in a table built at compile
-//! time from every [`task!`](crate::task) in the binary (the `inventory` crate collects
-//! them at link time, so there is no start-up registration code and no global mutable
-//! state). Workers run the same binary as the client that submits, so a user who adds
+//! A task names a function; the worker looks the name up in one table built at compile
+//! time from every [`task!`](crate::task), [`bag_fn!`](crate::bag_fn) and collection
+//! kernel (arrays, bags) in the binary (the `inventory` crate collects them at link
+//! time, so there is no start-up registration code and no global mutable state). Workers run the same binary as the client that submits, so a user who adds
 //! functions builds their own `dusk` binary with one `dusk::main()` call.
 //!
 //! Arguments and results are serde-encoded with postcard, one encoding per argument, so
@@ -12,7 +12,9 @@
 pub mod builtins;
 mod registry;
 
-pub use registry::{CallError, CallFn, Callable, FunctionRegistry, Registration, TaskFunction, ValuesFn};
+pub use registry::{
+    CallError, CallFn, Callable, ElementFn, FunctionRegistry, Registration, TaskFunction, ValuesFn,
+};
 
 #[doc(hidden)]
 pub mod __private {

@@ -61,9 +61,18 @@ pub enum Callable {
     Serde(CallFn),
     /// Task values in and out, Arrow batches included.
     Values(ValuesFn),
+    /// A bag's element function (what [`bag_fn!`](crate::bag_fn) makes): JSON values in
+    /// and out, called by the bag kernels inside their tasks, not run as a task itself
+    /// (found with [`FunctionRegistry::element`], never by [`FunctionRegistry::get`]).
+    Element(ElementFn),
 }
 
-/// One registered function, submitted by [`task!`](crate::task).
+/// The type-erased form of a bag element function: arguments in, result out, as JSON.
+pub type ElementFn = fn(Vec<serde_json::Value>) -> Result<serde_json::Value, String>;
+
+/// One registered function, submitted by [`task!`](crate::task), by
+/// [`bag_fn!`](crate::bag_fn) or by Dusk's own collections: every function a worker can
+/// call by name is in this one registry.
 #[derive(Debug)]
 pub struct Registration {
     name: &'static str,
@@ -79,6 +88,11 @@ impl Registration {
     /// A registration of a function on whole task values under `name`.
     pub const fn values(name: &'static str, call: ValuesFn) -> Self {
         Self { name, call: Callable::Values(call) }
+    }
+
+    /// A registration of a bag element function under `name`.
+    pub const fn element(name: &'static str, call: ElementFn) -> Self {
+        Self { name, call: Callable::Element(call) }
     }
 }
 
@@ -100,7 +114,11 @@ pub trait TaskFunction: Copy + Send + Sync + 'static {
 /// Every function registered in this binary, by name.
 #[derive(Debug)]
 pub struct FunctionRegistry {
+    /// Functions a task can name: [`Callable::Serde`] and [`Callable::Values`].
     by_name: HashMap<&'static str, Callable>,
+    /// Bag element functions, a namespace of their own: a bag function may share its
+    /// name with a task function.
+    elements: HashMap<&'static str, ElementFn>,
 }
 
 impl FunctionRegistry {
@@ -110,17 +128,27 @@ impl FunctionRegistry {
     /// task names must be unique within a binary.
     pub fn from_linked() -> Self {
         let mut by_name = HashMap::new();
+        let mut elements = HashMap::new();
         for r in inventory::iter::<Registration> {
-            if by_name.insert(r.name, r.call).is_some() {
-                tracing::warn!(function = r.name, "two task functions share a name");
+            let clash = match r.call {
+                Callable::Element(call) => elements.insert(r.name, call).is_some(),
+                call => by_name.insert(r.name, call).is_some(),
+            };
+            if clash {
+                tracing::warn!(function = r.name, "two registered functions share a name");
             }
         }
-        Self { by_name }
+        Self { by_name, elements }
     }
 
-    /// Looks up a function.
+    /// Looks up a function a task can run.
     pub fn get(&self, name: &str) -> Option<Callable> {
         self.by_name.get(name).copied()
+    }
+
+    /// Looks up a bag element function.
+    pub fn element(&self, name: &str) -> Option<ElementFn> {
+        self.elements.get(name).copied()
     }
 
     /// Registered names, sorted.

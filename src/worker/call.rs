@@ -1,7 +1,7 @@
 //! Running one registered-function task: resolve its arguments, call, catch panics.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use dusk_flight::messages::{FailureKind, TaskFailed, TaskSpec, arg};
@@ -63,6 +63,15 @@ pub(crate) async fn run_call(
         }
     }
     let call: Box<dyn FnOnce() -> Result<Value, CallError>> = match function {
+        Callable::Element(_) => {
+            return Err(fail(
+                FailureKind::BadArgument,
+                format!(
+                    "{} is a bag function (bag_fn!): bags call it on their elements; it is not a task",
+                    spec.function
+                ),
+            ));
+        }
         Callable::Values(f) => Box::new(move || f(&args)),
         Callable::Serde(f) => {
             let mut raw: Vec<Bytes> = Vec::with_capacity(args.len());
@@ -84,7 +93,7 @@ pub(crate) async fn run_call(
             Box::new(move || f(&raw).map(Value::Bytes))
         }
     };
-    let start_unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    let start_unix_us = dusk_flight::clock::now_unix_us();
     let started = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(call));
     let compute_us = started.elapsed().as_micros() as u64;

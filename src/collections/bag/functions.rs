@@ -5,31 +5,16 @@
 //! function callable on such elements. The worker looks it up by name, as it does task
 //! functions; types are checked at compile time where the bag is built.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use crate::functions::FunctionRegistry;
+
 /// The type-erased form of an element function: arguments in, result out, as JSON.
-pub type ElementCall = fn(Vec<Json>) -> Result<Json, String>;
-
-/// One element function, submitted by [`bag_fn!`](crate::bag_fn).
-#[derive(Debug)]
-pub struct ElementRegistration {
-    name: &'static str,
-    call: ElementCall,
-}
-
-impl ElementRegistration {
-    /// A registration of `call` under `name`.
-    pub const fn new(name: &'static str, call: ElementCall) -> Self {
-        Self { name, call }
-    }
-}
-
-inventory::collect!(ElementRegistration);
+pub use crate::functions::ElementFn as ElementCall;
 
 /// An element function as seen where a bag is built (the unit struct [`bag_fn!`](crate::bag_fn)
 /// generates).
@@ -42,10 +27,11 @@ pub trait BagFunction: Copy + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
-/// The element functions linked into this binary, by name.
+/// The element functions linked into this binary: the bag namespace of the one
+/// [`FunctionRegistry`].
 #[derive(Debug)]
 pub(crate) struct ElementFunctions {
-    by_name: HashMap<&'static str, ElementCall>,
+    registry: FunctionRegistry,
 }
 
 impl ElementFunctions {
@@ -53,16 +39,13 @@ impl ElementFunctions {
     /// fixed at link time, so every task shares one table.
     pub(crate) fn linked() -> &'static Self {
         static LINKED: OnceLock<ElementFunctions> = OnceLock::new();
-        LINKED.get_or_init(|| Self {
-            by_name: inventory::iter::<ElementRegistration>.into_iter().map(|r| (r.name, r.call)).collect(),
-        })
+        LINKED.get_or_init(|| Self { registry: FunctionRegistry::from_linked() })
     }
 
     /// Looks a function up; the error names it.
     pub(crate) fn get(&self, name: &str) -> Result<ElementCall, String> {
-        self.by_name
-            .get(name)
-            .copied()
+        self.registry
+            .element(name)
             .ok_or_else(|| format!("no bag function named {name:?} is registered in this worker's binary"))
     }
 }
@@ -115,7 +98,7 @@ macro_rules! bag_fn {
         }
 
         $crate::functions::__private::inventory::submit! {
-            $crate::bag::ElementRegistration::new(stringify!($name), |args| {
+            $crate::functions::Registration::element(stringify!($name), |args| {
                 #[allow(unused_mut, unused_variables)]
                 let mut args = args.into_iter();
                 $(

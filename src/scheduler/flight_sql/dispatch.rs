@@ -68,6 +68,13 @@ impl FlightService for SchedulerFlight {
     }
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        // Say what a foreign ticket is, rather than how its bytes failed to decode.
+        if Any::decode(&*request.get_ref().ticket).is_err() {
+            return Err(Status::invalid_argument(
+                "the ticket is not a Flight SQL ticket of this scheduler: a ticket of an endpoint \
+                 with a location (a worker's result) is read from that location",
+            ));
+        }
         FlightService::do_get(&self.0, request).await
     }
 

@@ -12,7 +12,8 @@ use dusk_flight::messages::TaskRun;
 use dusk_flight::query::SqlResult;
 use dusk_sql::{Stage, StageGraph};
 
-use super::{QueryError, plan_table};
+use super::QueryError;
+use super::engine::plan_table;
 
 /// The result of `EXPLAIN ANALYZE` for `graph`, whose tasks ran as `runs`.
 pub(super) fn analyze_result(

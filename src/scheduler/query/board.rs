@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use dusk_flight::query::{QueryProgress, RunningQuery, StageCounts};
 use dusk_sql::StageGraph;
@@ -117,7 +117,7 @@ impl QueryBoard {
             text,
             state: QueryState::Running,
             error: None,
-            started_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            started_unix_ms: dusk_flight::clock::now_unix_ms(),
             duration_ms: 0,
             stages: Vec::new(),
         };

@@ -24,6 +24,12 @@ pub(crate) enum QueryError {
     ShuttingDown,
 }
 
+impl From<crate::blocking::BlockingFailed> for QueryError {
+    fn from(e: crate::blocking::BlockingFailed) -> Self {
+        QueryError::Plan(DataFusionError::External(Box::new(e)))
+    }
+}
+
 /// DataFusion's message for people: a parser error reads `sql parser error: Expected ...`
 /// rather than its debug form inside `SQL error: ParserError("...")`.
 fn plan_message(e: &DataFusionError) -> String {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use dusk_flight::messages::{ClientEvents, ClientUpdate, KeyReady, TaskFailed};
+use dusk_flight::messages::{ClientEvents, ClientUpdate, ResultLocation, TaskFailed};
 use tokio::sync::{mpsc, oneshot};
 
 use super::super::event_loop::Event;
@@ -18,7 +18,7 @@ use super::error::QueryError;
 #[derive(Debug)]
 pub(crate) enum KeyEvent {
     /// It is in memory on these workers.
-    Ready(KeyReady),
+    Ready(ResultLocation),
     /// It failed.
     Failed(TaskFailed),
     /// It was cancelled.
