@@ -24,9 +24,6 @@ use futures::{StreamExt, TryStreamExt};
 use crate::net::{self, ConnectError, DuskChannel};
 use crate::security::Credentials;
 
-/// Largest gRPC message a data-plane client accepts.
-const MAX_MESSAGE_BYTES: usize = 64 << 20;
-
 /// Why a transfer with a worker failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
@@ -93,8 +90,8 @@ impl DataClient {
         }
         let channel = net::connect(addr, &self.credentials).await?;
         let client = FlightServiceClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(crate::net::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(crate::net::MAX_MESSAGE_BYTES);
         if let Ok(mut m) = self.channels.lock() {
             m.insert(addr.to_string(), client.clone());
         }

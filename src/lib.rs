@@ -31,6 +31,7 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod blocking;
 pub mod cli;
 pub mod client;
 pub mod collections;

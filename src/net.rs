@@ -15,6 +15,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::security::{Bearer, Credentials, tls};
 
+/// Largest gRPC message any Dusk process accepts or sends (Flight data, control
+/// messages); bigger values travel in chunks (`dusk_flight::chunks`).
+pub(crate) const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
 /// A connection to a Dusk process that shows this process's credentials on every call.
 pub(crate) type DuskChannel = InterceptedService<Channel, Bearer>;
 
@@ -38,6 +42,18 @@ pub enum ConnectError {
         /// The transport's reason.
         #[source]
         source: tonic::transport::Error,
+    },
+    /// Something accepted the connection but did not answer a gRPC call over it: most
+    /// often a server serving TLS reached with `grpc://`.
+    #[error("{url} accepted the connection but did not answer as a plain gRPC server: {hint}")]
+    Protocol {
+        /// Where.
+        url: String,
+        /// What to try instead.
+        hint: &'static str,
+        /// The failed call.
+        #[source]
+        source: tonic::Status,
     },
     /// Nothing answered there.
     #[error("cannot connect to {url}")]
@@ -132,6 +148,35 @@ pub(crate) async fn connect_channel(url: &str, credentials: &Credentials) -> Res
         .connect()
         .await
         .map_err(|source| ConnectError::Unreachable { url: url.to_string(), source })
+}
+
+/// Makes one call over a fresh `channel`, so that a server speaking something else (TLS
+/// reached with `grpc://`, or not gRPC at all) is named when connecting instead of
+/// surfacing as an HTTP/2 error at the first query. Any gRPC answer, a refusal included,
+/// passes.
+pub(crate) async fn check_speaks_grpc(channel: &Channel, url: &str) -> Result<(), ConnectError> {
+    let mut client = arrow_flight::flight_service_client::FlightServiceClient::new(channel.clone());
+    match client.list_actions(arrow_flight::Empty {}).await {
+        // A TLS server reached in plain text answers bytes HTTP/2 cannot read: the call
+        // fails in the transport (a server's own refusals carry other codes).
+        Err(source)
+            if matches!(
+                source.code(),
+                tonic::Code::Unavailable
+                    | tonic::Code::Unknown
+                    | tonic::Code::Cancelled
+                    | tonic::Code::Internal
+            ) =>
+        {
+            let hint = if url.starts_with("grpc+tls://") || url.starts_with("https://") {
+                "is it a Dusk server?"
+            } else {
+                "if it serves TLS, connect with grpc+tls:// (`dusk sql --tls`)"
+            };
+            Err(ConnectError::Protocol { url: url.to_string(), hint, source })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! - [`ticket`]: result tickets the scheduler signs for Flight SQL clients and workers
 //!   check before serving.
 //! - [`results`]: result batches stamped with the schema a Flight SQL client was told.
-//! - [`placeholders`]: `?` parameter markers numbered as DataFusion's `$n`.
+//! - [`clock`]: wall-clock time as messages carry it.
 //!
 //! ```
 //! use dusk_flight::messages::FetchTicket;
@@ -30,10 +30,10 @@
 
 pub mod actions;
 pub mod chunks;
+pub mod clock;
 pub mod envelope;
 mod error;
 pub mod messages;
-pub mod placeholders;
 pub mod query;
 pub mod results;
 pub mod ticket;

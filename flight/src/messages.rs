@@ -328,9 +328,10 @@ pub struct WorkerUpdate {
     pub retiring: bool,
 }
 
-/// Where a dependency lives, so a worker can fetch it.
+/// Where a task's result lives: a dependency a worker fetches, a copy to acquire, a
+/// result a client waits for.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct DepLocation {
+pub struct ResultLocation {
     /// The dependency's key.
     #[prost(string, tag = "1")]
     pub key: String,
@@ -353,7 +354,7 @@ pub struct Assignment {
     pub task: Option<TaskSpec>,
     /// Locations of its dependencies.
     #[prost(message, repeated, tag = "2")]
-    pub deps: Vec<DepLocation>,
+    pub deps: Vec<ResultLocation>,
     /// The scheduler's submission generation, a priority tie-break after the user's.
     #[prost(uint64, tag = "3")]
     pub generation: u64,
@@ -388,7 +389,7 @@ pub struct WorkerInstructions {
     /// Results to copy from the peers holding them and keep (a retiring worker's results
     /// moving before it leaves); each copy is reported as a replica.
     #[prost(message, repeated, tag = "8")]
-    pub acquire: Vec<DepLocation>,
+    pub acquire: Vec<ResultLocation>,
     /// Set when this worker asked to retire: whether the scheduler started its drain.
     #[prost(bool, tag = "9")]
     pub retire_started: bool,
@@ -445,23 +446,6 @@ pub struct ClientUpdate {
     pub fire_and_forget: Vec<String>,
 }
 
-/// A key whose result is ready.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct KeyReady {
-    /// The key.
-    #[prost(string, tag = "1")]
-    pub key: String,
-    /// Data addresses of the workers holding it.
-    #[prost(string, repeated, tag = "2")]
-    pub addrs: Vec<String>,
-    /// Its size.
-    #[prost(uint64, tag = "3")]
-    pub nbytes: u64,
-    /// Its layout.
-    #[prost(enumeration = "ValueKind", tag = "4")]
-    pub kind: i32,
-}
-
 /// Scheduler → client batch.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ClientEvents {
@@ -470,7 +454,7 @@ pub struct ClientEvents {
     pub welcome: Option<u64>,
     /// Keys now in memory.
     #[prost(message, repeated, tag = "2")]
-    pub ready: Vec<KeyReady>,
+    pub ready: Vec<ResultLocation>,
     /// Keys that failed for good.
     #[prost(message, repeated, tag = "3")]
     pub failed: Vec<TaskFailed>,

@@ -147,10 +147,8 @@ pub fn is_signed(bytes: &[u8]) -> bool {
     bytes.starts_with(MAGIC)
 }
 
-/// Milliseconds since the Unix epoch, the clock tickets expire by.
-pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
+/// The clock tickets expire by.
+pub use crate::clock::now_unix_ms;
 
 #[cfg(test)]
 mod tests {

@@ -36,9 +36,6 @@ use crate::data_client::DataClient;
 use crate::net::{self, DuskChannel};
 use crate::security::Credentials;
 
-/// Largest gRPC message the client accepts or sends.
-const MAX_MESSAGE_BYTES: usize = 256 << 20;
-
 /// What every handle of one client shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -141,8 +138,8 @@ pub(crate) async fn connect(
 ) -> Result<Arc<Shared>, ClientError> {
     let channel = net::connect(url, &credentials).await?;
     let scheduler = FlightServiceClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        .max_decoding_message_size(crate::net::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crate::net::MAX_MESSAGE_BYTES);
     let opener = Opener { url: url.to_string(), name: name.to_string(), scheduler: scheduler.clone() };
     let (link, id) = opener.open().await?;
     let (commands, rx) = mpsc::unbounded_channel();

@@ -30,9 +30,6 @@ use tonic::transport::Channel;
 use crate::net::{self, DuskChannel};
 use crate::security::Credentials;
 
-/// Largest message the REPL accepts.
-const MAX_MESSAGE_BYTES: usize = 256 << 20;
-
 /// Why talking to the server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -169,6 +166,7 @@ impl Connection {
             credentials = credentials.with_tls_ca(ca.clone());
         }
         let channel = net::connect_channel(&options.url, &credentials).await?;
+        net::check_speaks_grpc(&channel, &options.url).await?;
         let mut token = options.token.clone();
         if let Some(user) = &options.user {
             token = login(&channel, user, options.password.as_deref().unwrap_or_default()).await?.or(token);
@@ -345,8 +343,8 @@ impl Connection {
 fn client(channel: Channel, credentials: &Credentials) -> FlightServiceClient<DuskChannel> {
     let channel = tonic::service::interceptor::InterceptedService::new(channel, credentials.interceptor());
     FlightServiceClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(crate::net::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crate::net::MAX_MESSAGE_BYTES)
 }
 
 /// Logs in with Basic credentials; the token the server answers with, if any.

@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use dusk_flight::messages::{
-    DepLocation, FailureKind, TaskFailed, TaskFinished, ValueKind, WorkerHello, WorkerInstructions,
+    FailureKind, ResultLocation, TaskFailed, TaskFinished, ValueKind, WorkerHello, WorkerInstructions,
 };
 
 use super::records::{TaskState, WorkerId, WorkerRecord};
@@ -249,7 +249,7 @@ impl SchedulerState {
     fn drain_step(&mut self, id: WorkerId, now: Instant) {
         let Some(w) = self.workers.get(&id) else { return };
         let mut pending = false;
-        let mut asks: Vec<(WorkerId, DepLocation)> = Vec::new();
+        let mut asks: Vec<(WorkerId, ResultLocation)> = Vec::new();
         let targets: Vec<&WorkerRecord> =
             self.workers.values().filter(|p| p.id != id && p.retiring.is_none()).collect();
         for key in &w.has_what {
@@ -272,7 +272,7 @@ impl SchedulerState {
             }
             let spread = asks.len() + key.as_str().len();
             let target = targets[spread % targets.len()].id;
-            let location = DepLocation {
+            let location = ResultLocation {
                 key: key.to_string(),
                 addrs: vec![w.data_addr.clone()],
                 nbytes: t.nbytes,

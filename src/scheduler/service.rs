@@ -37,9 +37,6 @@ use crate::security::{Claims, Role};
 /// How long open connections get to close when the scheduler shuts down.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Largest gRPC message the scheduler accepts or sends.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 256 << 20;
-
 /// Starts schedulers.
 #[derive(Debug)]
 pub struct Scheduler;
@@ -83,8 +80,8 @@ impl Scheduler {
         let authenticated = security.secret.is_some();
         let service = SchedulerService { events: events_tx, queries, sql: Arc::new(sql), authenticated };
         let service = FlightServiceServer::new(SchedulerFlight(service))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(crate::net::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(crate::net::MAX_MESSAGE_BYTES);
         let mut server = tonic::transport::Server::builder().tcp_nodelay(true);
         if let Some(identity) = &security.tls {
             server = server.tls_config(identity.server_config()).map_err(SchedulerError::Tls)?;

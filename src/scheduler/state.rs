@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use dusk_flight::messages::{
-    ClientUpdate, ClusterInfo, FailureKind, KeyReady, TaskFailed, ValueKind, WorkerInfo, WorkerUpdate,
+    ClientUpdate, ClusterInfo, FailureKind, ResultLocation, TaskFailed, ValueKind, WorkerInfo, WorkerUpdate,
 };
 use dusk_flight::query::{StageCounts, stage_prefix};
 
@@ -536,8 +536,8 @@ impl SchedulerState {
 }
 
 /// The event telling clients where a finished key lives.
-pub(crate) fn ready_event(t: &TaskRecord, workers: &BTreeMap<WorkerId, WorkerRecord>) -> KeyReady {
-    KeyReady {
+pub(crate) fn ready_event(t: &TaskRecord, workers: &BTreeMap<WorkerId, WorkerRecord>) -> ResultLocation {
+    ResultLocation {
         key: t.task.key.to_string(),
         addrs: t.who_has.iter().filter_map(|w| workers.get(w)).map(|w| w.data_addr.clone()).collect(),
         nbytes: t.nbytes,

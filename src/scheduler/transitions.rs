@@ -9,7 +9,7 @@
 //!
 //! With `validate` on (tests), every step is followed by `validate_task` on its key.
 
-use dusk_flight::messages::{Assignment, DepLocation, FailureKind, TaskFailed, ValueKind};
+use dusk_flight::messages::{Assignment, FailureKind, ResultLocation, TaskFailed, ValueKind};
 
 use super::records::{TaskState, WorkerId};
 use super::state::{Recs, SchedulerState, ready_event};
@@ -240,7 +240,7 @@ impl SchedulerState {
             .deps
             .iter()
             .filter_map(|d| self.tasks.get(d))
-            .map(|d| DepLocation {
+            .map(|d| ResultLocation {
                 key: d.task.key.to_string(),
                 addrs: d
                     .who_has

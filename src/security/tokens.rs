@@ -82,7 +82,8 @@ impl TokenIssuer {
     /// A token for `name` in `role`, valid for `ttl` (`None`: never expires, for the
     /// cluster's own processes, which can mint a new one at will anyway).
     pub fn issue(&self, name: &str, role: Role, ttl: Option<Duration>) -> String {
-        let expires = ttl.map_or(0, |ttl| now_unix_ms().saturating_add(ttl.as_millis() as u64));
+        let expires =
+            ttl.map_or(0, |ttl| dusk_flight::clock::now_unix_ms().saturating_add(ttl.as_millis() as u64));
         let claims = format!("{}:{expires}:{name}", role.tag());
         let tag = hmac::sign(&self.key, claims.as_bytes());
         format!("{}.{}", URL_SAFE_NO_PAD.encode(claims), URL_SAFE_NO_PAD.encode(tag.as_ref()))
@@ -99,15 +100,11 @@ impl TokenIssuer {
         let role = parts.next().and_then(Role::from_tag).ok_or(TokenError::Invalid)?;
         let expires: u64 = parts.next().and_then(|e| e.parse().ok()).ok_or(TokenError::Invalid)?;
         let name = parts.next().ok_or(TokenError::Invalid)?.to_string();
-        if expires != 0 && expires < now_unix_ms() {
+        if expires != 0 && expires < dusk_flight::clock::now_unix_ms() {
             return Err(TokenError::Expired);
         }
         Ok(Claims { name, role })
     }
-}
-
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -96,6 +96,12 @@ pub enum WorkerError {
     },
 }
 
+impl From<crate::blocking::BlockingFailed> for WorkerError {
+    fn from(e: crate::blocking::BlockingFailed) -> Self {
+        WorkerError::Internal { what: dusk_flight::envelope::error_chain(&e) }
+    }
+}
+
 /// What went wrong inside one spill file operation.
 ///
 /// The cause of [`WorkerError::SpillWrite`] and [`WorkerError::SpillRead`]; the path and

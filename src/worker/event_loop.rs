@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dusk_flight::envelope::{error_chain, take_front};
 use dusk_flight::messages::{
-    Assignment, DepLocation, FailureKind, FetchFailed, TaskFailed, TaskFinished, TaskSpec, ValueKind,
+    Assignment, FailureKind, FetchFailed, ResultLocation, TaskFailed, TaskFinished, TaskSpec, ValueKind,
     WorkerInstructions, WorkerMetrics, WorkerUpdate,
 };
 use dusk_flight::ticket::TicketSigner;
@@ -288,7 +288,7 @@ impl WorkerLoop {
     }
 
     /// Copies a result from a peer to keep here (a retiring peer's results moving).
-    fn acquire(&mut self, location: DepLocation, fetches: &mut Fetches) {
+    fn acquire(&mut self, location: ResultLocation, fetches: &mut Fetches) {
         if self.store.contains(&location.key) {
             self.update.replicas.push(location.key);
             return;

@@ -39,6 +39,15 @@ fn harness() -> Harness {
     Harness { lp, events, _spill: spill }
 }
 
+/// Waits until the executor's one thread has picked a task up.
+async fn until_running(h: &Harness) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while h.lp.executor.load().0 == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the executor never started the task");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 fn literal<T: serde::Serialize>(value: &T) -> Arg {
     Arg { value: Some(arg::Value::Literal(Bytes::from(postcard::to_stdvec(value).expect("encodes")))) }
 }
@@ -58,8 +67,7 @@ fn slow(key: &str, ms: u64) -> Assignment {
 async fn a_steal_of_a_running_task_is_refused_and_the_task_still_reports() {
     let mut h = harness();
     h.lp.on_instructions(WorkerInstructions { compute: vec![slow("busy", 2000)], ..Default::default() });
-    // The one thread picks the task up at once; give it a moment to start.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_running(&h).await;
     h.lp.on_instructions(WorkerInstructions { steal: vec!["busy".into()], ..Default::default() });
     assert_eq!(h.lp.update.steal_refused, vec!["busy".to_string()]);
     assert!(h.lp.update.stolen.is_empty());
@@ -76,7 +84,7 @@ async fn a_steal_of_a_queued_task_gives_it_up() {
     let frame =
         WorkerInstructions { compute: vec![slow("first", 2000), slow("second", 1)], ..Default::default() };
     h.lp.on_instructions(frame);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_running(&h).await;
     h.lp.on_instructions(WorkerInstructions { steal: vec!["second".into()], ..Default::default() });
     assert_eq!(h.lp.update.stolen, vec!["second".to_string()]);
 
@@ -90,7 +98,7 @@ async fn a_steal_of_a_queued_task_gives_it_up() {
 async fn a_cancel_of_a_running_task_drops_its_result() {
     let mut h = harness();
     h.lp.on_instructions(WorkerInstructions { compute: vec![slow("doomed", 200)], ..Default::default() });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_running(&h).await;
     h.lp.on_instructions(WorkerInstructions { cancel: vec!["doomed".into()], ..Default::default() });
     let event = tokio::time::timeout(Duration::from_secs(10), h.events.recv()).await;
     h.lp.on_event(event.expect("the task ends").expect("events open"));
@@ -102,7 +110,7 @@ async fn a_cancel_of_a_running_task_drops_its_result() {
 async fn a_task_assigned_again_while_its_cancelled_run_ends_still_reports() {
     let mut h = harness();
     h.lp.on_instructions(WorkerInstructions { compute: vec![slow("again", 600)], ..Default::default() });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_running(&h).await;
     // The scheduler drops the task (an input was lost elsewhere), then wants it here again.
     h.lp.on_instructions(WorkerInstructions { cancel: vec!["again".into()], ..Default::default() });
     h.lp.on_instructions(WorkerInstructions { compute: vec![slow("again", 600)], ..Default::default() });
@@ -117,7 +125,7 @@ async fn a_task_assigned_again_while_its_cancelled_run_ends_still_reports() {
 async fn a_cancel_after_a_second_assignment_drops_both() {
     let mut h = harness();
     h.lp.on_instructions(WorkerInstructions { compute: vec![slow("gone", 400)], ..Default::default() });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_running(&h).await;
     for frame in [
         WorkerInstructions { cancel: vec!["gone".into()], ..Default::default() },
         WorkerInstructions { compute: vec![slow("gone", 400)], ..Default::default() },

@@ -34,6 +34,3 @@ pub(crate) use call::panic_message;
 pub use error::{SpillFileError, WorkerError};
 pub use handle::{WorkerExit, WorkerHandle, WorkerStopper};
 pub use start::Worker;
-
-/// Largest gRPC message a worker accepts or sends.
-const MAX_MESSAGE_BYTES: usize = 256 << 20;

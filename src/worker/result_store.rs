@@ -49,6 +49,7 @@ use tracing::{debug, warn};
 
 use super::error::WorkerError;
 use super::spill;
+use crate::blocking::blocking;
 use crate::graph::{TaskKey, Value};
 
 /// How much memory a [`ResultStore`] may use and where it spills.
@@ -297,7 +298,7 @@ impl ResultStore {
                 }
             };
             let shared = self.shared.clone();
-            match blocking(move || shared.read_back(key, file)).await? {
+            match blocking("reading a spilled value back", move || shared.read_back(key, file)).await? {
                 ReadBack::Done(value) => return Ok(Some(value)),
                 ReadBack::Changed => continue,
                 ReadBack::Failed(error) => return Err(error),
@@ -372,7 +373,7 @@ impl ResultStore {
                 return Ok(spilled);
             }
             let shared = self.shared.clone();
-            let (bytes, error) = blocking(move || shared.spill(victims)).await?;
+            let (bytes, error) = blocking("spilling values to disk", move || shared.spill(victims)).await?;
             spilled += bytes;
             if let Some(error) = error {
                 return Err(error);
@@ -586,13 +587,6 @@ impl State {
             self.lru.insert(last_used, victim.key.clone());
         }
     }
-}
-
-/// Runs blocking file work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, WorkerError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| WorkerError::Internal { what: format!("spill file task failed: {e}") })
 }
 
 /// Deletes a spill file, logging (not failing) if it cannot be deleted: the value is gone

@@ -28,11 +28,11 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Streaming;
 
-use super::MAX_MESSAGE_BYTES;
 use super::error::WorkerError;
 use super::event_loop::{WorkerEvent, WorkerLoop};
 use super::handle::{StopRequest, WorkerExit};
 use crate::net;
+use crate::net::MAX_MESSAGE_BYTES;
 use crate::security::Credentials;
 
 /// Background events handled per loop turn before the scheduler's frames get a look.

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::compute::BatchCoalescer;
@@ -83,7 +83,7 @@ impl StageRunner {
         stage: &StageSpec,
         inputs: HashMap<String, Vec<String>>,
     ) -> Result<Ran, StageFailure> {
-        let start_unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        let start_unix_us = dusk_flight::clock::now_unix_us();
         let started = Instant::now();
         let outcome = std::panic::AssertUnwindSafe(self.execute(stage, inputs)).catch_unwind().await;
         let compute_us = started.elapsed().as_micros() as u64;

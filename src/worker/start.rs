@@ -7,7 +7,6 @@ use dusk_flight::envelope::error_chain;
 use dusk_flight::messages::WorkerHello;
 use tokio::sync::{mpsc, watch};
 
-use super::MAX_MESSAGE_BYTES;
 use super::data_plane;
 use super::error::WorkerError;
 use super::event_loop::{WorkerEvent, WorkerLoop};
@@ -20,6 +19,7 @@ use crate::config::WorkerConfig;
 use crate::data_client::DataClient;
 use crate::functions::FunctionRegistry;
 use crate::net;
+use crate::net::MAX_MESSAGE_BYTES;
 use crate::security::Security;
 use crate::security::guard::{AuthLayer, Open};
 
