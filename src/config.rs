@@ -145,37 +145,23 @@ pub fn default_state_dir() -> std::path::PathBuf {
     }
 }
 
-/// Total physical memory, from `/proc/meminfo`; 8 GiB where that cannot be read.
+/// Total physical memory (Linux's `/proc/meminfo`); 8 GiB where that cannot be read.
 pub fn total_memory_bytes() -> u64 {
-    read_meminfo_kib("MemTotal:").map_or(8 << 30, |kib| kib * 1024)
+    use procfs::Current;
+    procfs::Meminfo::current().map_or(8 << 30, |m| m.mem_total)
 }
 
-fn read_meminfo_kib(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Resident and peak resident memory of a process, in bytes, from `/proc/<pid>/status`.
+/// Resident and peak resident memory of a process, in bytes (`/proc/<pid>/status`).
 pub fn process_memory_bytes(pid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = text.lines().find(|l| l.starts_with(name))?;
-        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    let status = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?.status().ok()?;
+    Some((status.vmrss? * 1024, status.vmhwm? * 1024))
 }
 
-/// CPU seconds (user and system) the process `pid` has used, from `/proc/PID/stat`.
+/// CPU seconds (user and system) the process `pid` has used (`/proc/<pid>/stat`).
 pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3, the state.
-    let mut fields = text.rsplit_once(')')?.1.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?.stat().ok()?;
+    let ticks = procfs::ticks_per_second();
+    (ticks > 0).then(|| (stat.utime + stat.stime) as f64 / ticks as f64)
 }
 
 /// A duration the user typed could not be read.

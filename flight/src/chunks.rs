@@ -86,8 +86,13 @@ fn rows_to_batch(rows: Vec<(String, u64, Bytes)>) -> Result<RecordBatch, WireErr
 /// Reassembles values from batches of [`schema`], in the order they were sent.
 #[derive(Debug, Default)]
 pub struct ValueAssembler {
-    current: Option<(String, BytesMut)>,
+    /// The value being assembled: key, announced length, bytes so far.
+    current: Option<(String, usize, BytesMut)>,
 }
+
+/// Most memory taken ahead of the bytes that fill it: a value announced as longer grows
+/// as its chunks arrive, so a frame that merely claims a huge size costs nothing.
+const MAX_PREALLOC_BYTES: usize = 4 * MAX_CHUNK_BYTES;
 
 impl ValueAssembler {
     /// A new, empty assembler.
@@ -106,12 +111,14 @@ impl ValueAssembler {
             let total =
                 usize::try_from(totals.value(row)).map_err(|_| chunk_error("value larger than memory"))?;
             let chunk = chunks.value(row);
-            let continues = matches!(&self.current, Some((k, buf)) if k == key && buf.len() < total);
+            let continues =
+                matches!(&self.current, Some((k, t, buf)) if k == key && *t == total && buf.len() < total);
             if !continues {
                 done.extend(self.take_current()?);
-                self.current = Some((key.to_string(), BytesMut::with_capacity(total)));
+                let buf = BytesMut::with_capacity(total.min(MAX_PREALLOC_BYTES));
+                self.current = Some((key.to_string(), total, buf));
             }
-            if let Some((_, buf)) = &mut self.current {
+            if let Some((_, _, buf)) = &mut self.current {
                 if buf.len() + chunk.len() > total {
                     return Err(chunk_error(format!(
                         "value {key} is longer than its announced {total} bytes"
@@ -129,7 +136,14 @@ impl ValueAssembler {
     }
 
     fn take_current(&mut self) -> Result<Option<(String, Bytes)>, WireError> {
-        Ok(self.current.take().map(|(key, buf)| (key, buf.freeze())))
+        match self.current.take() {
+            None => Ok(None),
+            Some((key, total, buf)) if buf.len() < total => Err(chunk_error(format!(
+                "value {key} ended after {} of its announced {total} bytes",
+                buf.len()
+            ))),
+            Some((key, _, buf)) => Ok(Some((key, buf.freeze()))),
+        }
     }
 }
 
@@ -180,6 +194,28 @@ mod tests {
         assert!(encode_values(values.clone()).count() >= 4);
         assert_eq!(round_trip(values.clone())?, values);
         Ok(())
+    }
+
+    fn frame(rows: Vec<(&str, u64, &'static [u8])>) -> RecordBatch {
+        let rows = rows.into_iter().map(|(k, t, c)| (k.to_string(), t, Bytes::from_static(c))).collect();
+        rows_to_batch(rows).expect("a batch")
+    }
+
+    #[test]
+    fn a_frame_announcing_a_huge_value_takes_no_memory_for_it() {
+        // 2^50 bytes announced, 3 sent: an error when the stream ends, not an abort.
+        let mut assembler = ValueAssembler::new();
+        assert!(assembler.push(&frame(vec![("k", 1 << 50, b"abc")])).expect("pushed").is_empty());
+        let err = assembler.finish().expect_err("cut short");
+        assert!(err.to_string().contains("ended after 3 of its announced"), "{err}");
+
+        // A value cut short by the next key is an error too, and so is one too long.
+        let mut assembler = ValueAssembler::new();
+        let err = assembler.push(&frame(vec![("a", 10, b"abc"), ("b", 1, b"x")])).expect_err("cut short");
+        assert!(err.to_string().contains("value a ended after 3"), "{err}");
+        let mut assembler = ValueAssembler::new();
+        let err = assembler.push(&frame(vec![("a", 2, b"abc")])).expect_err("too long");
+        assert!(err.to_string().contains("longer than its announced"), "{err}");
     }
 
     #[test]

@@ -36,6 +36,9 @@ fn file_error(path: &Path, message: impl Into<String>) -> ArrayError {
     ArrayError::File { path: path.to_path_buf(), message: message.into() }
 }
 
+/// Longest header accepted; NumPy itself refuses headers over 10,000 bytes by default.
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
 /// Parses the header of a `.npy` file (format versions 1 to 3).
 pub(crate) fn read_npy_header(mut reader: impl Read) -> Result<NpyHeader, String> {
     let mut lead = [0u8; 8];
@@ -56,6 +59,11 @@ pub(crate) fn read_npy_header(mut reader: impl Read) -> Result<NpyHeader, String
         }
         v => return Err(format!(".npy format version {v} is not supported")),
     };
+    if len > MAX_HEADER_BYTES {
+        return Err(format!(
+            "a header of {len} bytes is longer than the {MAX_HEADER_BYTES} a .npy header may have"
+        ));
+    }
     let mut text = vec![0u8; len];
     reader.read_exact(&mut text).map_err(|e| format!("reading the header: {e}"))?;
     let text = String::from_utf8_lossy(&text);
@@ -95,10 +103,20 @@ pub(crate) fn read_npy_header(mut reader: impl Read) -> Result<NpyHeader, String
 pub(crate) fn read_npy(path: &str) -> Result<NdArray, String> {
     let mut file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let header = read_npy_header(&mut file).map_err(|e| format!("{path}: {e}"))?;
-    let count: usize = header.shape.iter().product();
-    let mut data = Vec::with_capacity(count * header.dtype.size());
-    file.read_to_end(&mut data).map_err(|e| format!("{path}: {e}"))?;
-    if data.len() < count * header.dtype.size() {
+    // The header's shape is checked against the file before any memory is taken for it.
+    let count = header.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let bytes = count.and_then(|c| c.checked_mul(header.dtype.size()));
+    let (Some(count), Some(bytes)) = (count, bytes) else {
+        return Err(format!("{path}: shape {:?} holds more elements than memory can", header.shape));
+    };
+    let file_len = file.metadata().map_err(|e| format!("{path}: {e}"))?.len();
+    let available = file_len.saturating_sub(header.data_offset as u64);
+    if available < bytes as u64 {
+        return Err(format!("{path}: {available} data bytes for {count} elements of {}", header.dtype));
+    }
+    let mut data = Vec::with_capacity(bytes);
+    file.take(bytes as u64).read_to_end(&mut data).map_err(|e| format!("{path}: {e}"))?;
+    if data.len() < bytes {
         return Err(format!("{path}: {} data bytes for {count} elements of {}", data.len(), header.dtype));
     }
     let dim =
@@ -386,5 +404,46 @@ mod tests {
         std::fs::write(&path, bytes).expect("writes");
         let a = read_npy(&path.to_string_lossy()).expect("reads").into_typed::<i64>().expect("i64");
         assert_eq!(a, ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1, 2, 3, 4, 5, 6]).expect("shape"));
+    }
+
+    fn npy_with(header: &[u8], version: u8, data: &[u8]) -> std::path::PathBuf {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend([version, 0]);
+        if version == 1 {
+            bytes.extend((header.len() as u16).to_le_bytes());
+        } else {
+            bytes.extend((header.len() as u32).to_le_bytes());
+        }
+        bytes.extend(header);
+        bytes.extend(data);
+        let path = std::env::temp_dir().join(format!("dusk-npy-{}-{}.npy", std::process::id(), header.len()));
+        std::fs::write(&path, bytes).expect("writes");
+        path
+    }
+
+    #[test]
+    fn headers_that_promise_more_than_the_file_holds_are_refused_before_allocating() {
+        // A shape whose element count overflows, one far beyond the file, and a header
+        // announcing 4 GiB of itself: each an error, none an allocation.
+        let cases: [(&[u8], u8, &str); 3] = [
+            (
+                b"{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }",
+                1,
+                "more elements",
+            ),
+            (b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }", 1, "data bytes for"),
+            (b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }   ", 1, "data bytes for"),
+        ];
+        for (header, version, want) in cases {
+            let path = npy_with(header, version, &[0u8; 8]);
+            let err = read_npy(&path.to_string_lossy()).expect_err("refused");
+            assert!(err.contains(want), "{err}");
+            let _ = std::fs::remove_file(path);
+        }
+        let mut lead = MAGIC.to_vec();
+        lead.extend([2, 0]);
+        lead.extend(u32::MAX.to_le_bytes());
+        let err = read_npy_header(&lead[..]).expect_err("refused");
+        assert!(err.contains("longer than"), "{err}");
     }
 }

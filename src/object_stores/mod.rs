@@ -13,6 +13,8 @@
 //! TABLE`, `COPY ... TO`) and sends its [`StoreSpec`] with every stage task, so each
 //! worker builds the same store once and reads and writes the same objects.
 
+mod hint;
+
 use std::any::Any;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -29,6 +31,24 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use url::Url;
+
+/// What a failure to reach S3 without credentials adds to its message.
+const NO_AWS_CREDENTIALS: &str = "no AWS credentials were given, so the cloud's instance metadata \
+    service was asked: set OPTIONS ('aws.access_key_id' '...', 'aws.secret_access_key' '...'), the \
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables, or OPTIONS ('aws.skip_signature' 'true') \
+    for a public bucket";
+
+/// True when `builder` was given credentials (or told to sign nothing), rather than
+/// left to ask the instance metadata service.
+fn has_aws_credentials(builder: &AmazonS3Builder) -> bool {
+    use AmazonS3ConfigKey as Key;
+    let set = |key: Key| builder.get_config_value(&key).is_some_and(|v| !v.is_empty());
+    set(Key::AccessKeyId)
+        || set(Key::ContainerCredentialsRelativeUri)
+        || set(Key::ContainerCredentialsFullUri)
+        || set(Key::WebIdentityTokenFile)
+        || builder.get_config_value(&Key::SkipSignature).is_some_and(|v| v == "true")
+}
 
 /// The object store a location lives in, as the URL it is registered under
 /// (`s3://bucket`), or `None` for local paths.
@@ -78,7 +98,12 @@ pub fn build(url: &Url, options: &HashMap<String, String>) -> Result<Arc<dyn Obj
                 }
                 builder = builder.with_config(config, value);
             }
-            Arc::new(builder.build().map_err(failed)?)
+            let store: Arc<dyn ObjectStore> = Arc::new(builder.clone().build().map_err(failed)?);
+            if has_aws_credentials(&builder) {
+                store
+            } else {
+                Arc::new(hint::Hinted::new(store, NO_AWS_CREDENTIALS))
+            }
         }
         "gs" | "gcs" => {
             let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(url.authority());
@@ -244,5 +269,14 @@ mod tests {
             ("format.has_header".to_string(), "true".to_string()),
         ]);
         assert_eq!(store_options(&options).len(), 1);
+    }
+
+    #[test]
+    fn stores_without_credentials_are_told_apart() {
+        assert!(!has_aws_credentials(&AmazonS3Builder::new().with_bucket_name("b")));
+        assert!(has_aws_credentials(
+            &AmazonS3Builder::new().with_access_key_id("k").with_secret_access_key("s")
+        ));
+        assert!(has_aws_credentials(&AmazonS3Builder::new().with_skip_signature(true)));
     }
 }
