@@ -39,25 +39,25 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + 
 const SELECT1_RUNS: usize = 1000;
 const WARMUP: usize = 50;
 
+/// `cargo bench --bench flight_sql -- [options]`.
+#[derive(clap::Parser)]
 struct Args {
+    /// Concurrent clients in the concurrent case.
+    #[arg(long, default_value_t = 32)]
     clients: usize,
+    /// Seconds the concurrent case runs.
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// TPC-H scale factor of the data queried.
+    #[arg(long, default_value_t = 0.1)]
     scale: f64,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { clients: 32, seconds: 10, scale: 0.1 };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--clients" => args.clients = value()?.parse()?,
-            "--seconds" => args.seconds = value()?.parse()?,
-            "--scale" => args.scale = value()?.parse()?,
-            _ => {}
-        }
-    }
-    Ok(args)
+    Ok(<Args as clap::Parser>::try_parse()?)
 }
 
 async fn connect(url: &str) -> Result<Channel> {

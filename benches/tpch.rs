@@ -30,34 +30,34 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// `cargo bench --bench tpch -- [options]`.
+#[derive(clap::Parser)]
 struct Args {
+    /// TPC-H scale factor.
+    #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Worker processes of one thread each.
+    #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Timed runs per query (after one warm-up).
+    #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Directory of existing TPC-H data [default: generated under target/tpch].
+    #[arg(long)]
     data: Option<PathBuf>,
-    /// Run only these queries (`q1`, `q20`, ...); all when empty.
+    /// Run only these queries (`q1`, `q20`, ...; repeatable); all when none.
+    #[arg(long = "query")]
     queries: Vec<String>,
     /// Print the cluster's task counts every this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
     watch: u64,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { scale: 1.0, workers: 2, runs: 3, data: None, queries: Vec::new(), watch: 0 };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--scale" => args.scale = value()?.parse()?,
-            "--workers" => args.workers = value()?.parse()?,
-            "--runs" => args.runs = value()?.parse()?,
-            "--data" => args.data = Some(PathBuf::from(value()?)),
-            "--query" => args.queries.push(value()?),
-            "--watch" => args.watch = value()?.parse()?,
-            // `cargo bench` passes `--bench`; other harness flags are ignored too.
-            _ => {}
-        }
-    }
-    Ok(args)
+    Ok(<Args as clap::Parser>::try_parse()?)
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {

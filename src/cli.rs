@@ -51,6 +51,18 @@ enum Command {
     /// Add a user to a users file (or change their password); the password is read from
     /// DUSK_PASSWORD, or prompted for.
     Passwd(PasswdArgs),
+    /// Make a self-signed TLS certificate and key for a cluster (`cert.pem`, `key.pem`).
+    Cert(CertArgs),
+}
+
+#[derive(Debug, Args)]
+struct CertArgs {
+    /// Host names and IP addresses clients reach the cluster by (repeatable).
+    #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
+    hosts: Vec<String>,
+    /// Directory to write cert.pem and key.pem into; created if missing.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -156,12 +168,6 @@ struct LocalArgs {
     /// Scheduler port (Flight); 0 picks a free one.
     #[arg(long, default_value_t = 8786)]
     port: u16,
-    /// Dashboard port (HTTP); when taken, a free one is used and printed.
-    #[arg(long, default_value_t = 8787)]
-    dashboard_port: u16,
-    /// Serve no dashboard.
-    #[arg(long)]
-    no_dashboard: bool,
     /// Memory limit per worker, e.g. 4GiB [default: machine memory / workers].
     #[arg(long, value_parser = parse_size)]
     memory_limit: Option<u64>,
@@ -179,10 +185,8 @@ struct LocalArgs {
     /// Do not register the sample TPC-H tables.
     #[arg(long)]
     no_sample_data: bool,
-    /// Send every Flight SQL result through the scheduler in one endpoint, for clients
-    /// that read only the first endpoint [default: large results come from the workers].
-    #[arg(long)]
-    proxy_results: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
@@ -197,12 +201,30 @@ struct SchedulerArgs {
     /// Flight port; 0 picks a free one.
     #[arg(long, default_value_t = 8786)]
     port: u16,
+    /// Directory where the SQL catalog survives restarts [default: none, in memory only].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// How the scheduler serves, the same for `local` and `scheduler`.
+#[derive(Debug, Args)]
+struct ServeArgs {
     /// Dashboard port (HTTP); when taken, a free one is used and printed.
     #[arg(long, default_value_t = 8787)]
     dashboard_port: u16,
     /// Serve no dashboard.
     #[arg(long)]
     no_dashboard: bool,
+    /// Send every Flight SQL result through the scheduler in one endpoint, for clients
+    /// that read only the first endpoint [default: large results come from the workers].
+    #[arg(long)]
+    proxy_results: bool,
     /// Worker deaths while running a task before it errs with KilledWorker.
     #[arg(long, default_value_t = 3)]
     allowed_failures: u32,
@@ -214,17 +236,22 @@ struct SchedulerArgs {
     /// rejoins when it is heard from again.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     heartbeat_timeout: std::time::Duration,
-    /// Directory where the SQL catalog survives restarts [default: none, in memory only].
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
-    /// Send every Flight SQL result through the scheduler in one endpoint, for clients
-    /// that read only the first endpoint [default: large results come from the workers].
-    #[arg(long)]
-    proxy_results: bool,
-    #[command(flatten)]
-    auth: AuthArgs,
-    #[command(flatten)]
-    cluster: ClusterArgs,
+}
+
+impl ServeArgs {
+    /// The scheduler's configuration for serving on `host` with these settings.
+    fn config(&self, host: &str, state_dir: Option<PathBuf>, security: Security) -> SchedulerConfig {
+        SchedulerConfig {
+            allowed_failures: self.allowed_failures,
+            no_workers_timeout: self.no_workers_timeout,
+            heartbeat_timeout: self.heartbeat_timeout,
+            dashboard: (!self.no_dashboard).then(|| format!("{host}:{}", self.dashboard_port)),
+            state_dir,
+            proxy_results: self.proxy_results,
+            security,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +411,7 @@ pub fn main() -> ExitCode {
             Command::Worker(args) => run_worker(args).await,
             Command::Gen(GenCommand::Tpch(args)) => run_gen_tpch(args).await,
             Command::Passwd(args) => run_passwd(args),
+            Command::Cert(args) => run_cert(args),
             Command::Sql(args) => return run_sql(args).await,
         };
         done.map(|()| ExitCode::SUCCESS)
@@ -477,21 +505,14 @@ async fn run_local(args: LocalArgs) -> Result<(), BoxError> {
             path.display()
         );
     }
-    let dashboard = (!args.no_dashboard).then(|| format!("{}:{}", args.host, args.dashboard_port));
     let config = LocalConfig {
+        scheduler: args.serve.config(&args.host, Some(state_dir.clone()), security),
         host: args.host,
         port: args.port,
         workers,
         threads_per_worker: threads,
         memory_limit_bytes: memory_limit,
         spill_dir: args.spill_dir,
-        scheduler: SchedulerConfig {
-            dashboard,
-            state_dir: Some(state_dir.clone()),
-            proxy_results: args.proxy_results,
-            security,
-            ..Default::default()
-        },
         state_dir,
         sample_data: !args.no_sample_data,
         tls_files,
@@ -513,6 +534,13 @@ async fn run_gen_tpch(args: TpchArgs) -> Result<(), BoxError> {
         args.output.display(),
         started.elapsed().as_secs_f64()
     );
+    // The DDL that registers what was written, for `dusk sql -f` (or any SQL client).
+    let output = std::fs::canonicalize(&args.output)?;
+    let ddl = output.join("create_tables.sql");
+    let statements: Vec<String> =
+        crate::tpch::create_tables(&output).into_iter().map(|s| format!("{s};\n")).collect();
+    std::fs::write(&ddl, statements.concat())?;
+    println!("Register the tables with: dusk sql grpc://127.0.0.1:8786 -f {}", ddl.display());
     Ok(())
 }
 
@@ -529,19 +557,22 @@ fn run_passwd(args: PasswdArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
+fn run_cert(args: CertArgs) -> Result<(), BoxError> {
+    let files = crate::security::cert::write_self_signed(&args.hosts, &args.out)?;
+    let (cert, key) = (files.cert.display(), files.key.display());
+    println!("Wrote {cert} and {key} for {}", args.hosts.join(", "));
+    let host = args.hosts.first().map_or("localhost", String::as_str);
+    println!(
+        "Serve TLS with: --tls-cert {cert} --tls-key {key} --tls-ca {cert} (scheduler and every worker)"
+    );
+    println!("Connect with:   dusk sql --tls --tls-ca {cert} grpc://{host}:8786");
+    Ok(())
+}
+
 async fn run_scheduler(args: SchedulerArgs) -> Result<(), BoxError> {
     let mut security = args.cluster.security()?;
     args.auth.apply(&mut security)?;
-    let config = SchedulerConfig {
-        allowed_failures: args.allowed_failures,
-        no_workers_timeout: args.no_workers_timeout,
-        heartbeat_timeout: args.heartbeat_timeout,
-        dashboard: (!args.no_dashboard).then(|| format!("{}:{}", args.host, args.dashboard_port)),
-        state_dir: args.state_dir,
-        proxy_results: args.proxy_results,
-        security,
-        ..Default::default()
-    };
+    let config = args.serve.config(&args.host, args.state_dir, security);
     let open = config.security.users.is_none();
     let scheduler =
         crate::scheduler::Scheduler::bind(&format!("{}:{}", args.host, args.port), config).await?;

@@ -119,9 +119,10 @@ pub async fn run(config: LocalConfig, front: Front) -> Result<(), LocalError> {
     println!("Dusk scheduler listening on {url}");
     let addr = scheduler.addr();
     println!(
-        "Flight SQL: {url} (ADBC, pyarrow.flight), jdbc:arrow-flight-sql://{}:{}?useEncryption=false (JDBC)",
+        "Flight SQL: {url} (ADBC, pyarrow.flight), jdbc:arrow-flight-sql://{}:{}?useEncryption={} (JDBC)",
         addr.ip(),
-        addr.port()
+        addr.port(),
+        config.tls_files.is_some(),
     );
     if let Some(addr) = scheduler.dashboard_addr() {
         println!("Dashboard: {}", crate::dashboard::url(addr));

@@ -3,7 +3,8 @@
 //!
 //! Results are printed as they stream in. Table output is laid out a page of
 //! [`PAGE_ROWS`] rows at a time, its column widths taken from the first page, so a
-//! large result never has to be held whole.
+//! large result never has to be held whole. A value with line breaks (an `EXPLAIN`
+//! plan) prints on as many lines, each continued line marked with `+` as psql does.
 
 use std::io::{self, Write};
 
@@ -11,6 +12,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Rows laid out together in table output.
 pub(crate) const PAGE_ROWS: usize = 1000;
@@ -102,7 +104,8 @@ impl<'a> Printer<'a> {
                     self.markdown_header()?;
                 }
                 for row in cells(batch).map_err(io::Error::other)? {
-                    let row: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+                    let row: Vec<String> =
+                        row.iter().map(|c| c.replace('|', "\\|").replace('\n', "<br>")).collect();
                     writeln!(self.out, "| {} |", row.join(" | "))?;
                 }
                 Ok(())
@@ -197,13 +200,24 @@ impl<'a> Printer<'a> {
         };
         let right: Vec<bool> = self.schema.fields().iter().map(|f| numeric(f.data_type())).collect();
         for row in &page {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .zip(&right)
-                .map(|((cell, &w), &right)| pad(&truncate(cell, w), w, right))
-                .collect();
-            writeln!(self.out, " {}", cells.join(" | ").trim_end())?;
+            let lines: Vec<Vec<&str>> = row.iter().map(|cell| cell.split('\n').collect()).collect();
+            let height = lines.iter().map(Vec::len).max().unwrap_or(1);
+            for i in 0..height {
+                let mut text = String::from(" ");
+                for (c, ((cell, &w), &right)) in lines.iter().zip(&widths).zip(&right).enumerate() {
+                    let line = cell.get(i).copied().unwrap_or("");
+                    text.push_str(&pad(&truncate(line, w), w, right));
+                    // psql's mark for a value that goes on on the next line: `+` in
+                    // place of the space before the separator.
+                    let goes_on = i + 1 < cell.len();
+                    if c + 1 < lines.len() {
+                        text.push_str(if goes_on { "+| " } else { " | " });
+                    } else if goes_on {
+                        text.push('+');
+                    }
+                }
+                writeln!(self.out, "{}", text.trim_end())?;
+            }
         }
         Ok(())
     }
@@ -230,16 +244,20 @@ impl<'a> Printer<'a> {
             let rule_width = self.layout.width.unwrap_or(name_width + 3 + 20).min(name_width + 3 + 40);
             writeln!(self.out, "{title}{}", "-".repeat(rule_width.saturating_sub(text_width(&title))))?;
             for (name, cell) in names.iter().zip(row) {
-                let cell = value_width.map_or_else(|| cell.clone(), |w| truncate(cell, w));
-                writeln!(self.out, "{} | {cell}", pad(name, name_width, false))?;
+                let mut label = pad(name, name_width, false);
+                for line in cell.split('\n') {
+                    let line = value_width.map_or_else(|| line.to_string(), |w| truncate(line, w));
+                    writeln!(self.out, "{label} | {line}")?;
+                    label = " ".repeat(name_width);
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Every cell of `batch` as display text, row by row. Nulls print as `NULL`; line
-/// breaks inside a value print as `\n` so a row stays on one line.
+/// Every cell of `batch` as display text, row by row. Nulls print as `NULL`; a value's
+/// line breaks are kept (a cell may span lines), carriage returns and tabs become spaces.
 fn cells(batch: &RecordBatch) -> Result<Vec<Vec<String>>, ArrowError> {
     let options = FormatOptions::default().with_null("NULL");
     let formatters = batch
@@ -253,8 +271,8 @@ fn cells(batch: &RecordBatch) -> Result<Vec<Vec<String>>, ArrowError> {
                 .iter()
                 .map(|f| {
                     let text = f.value(row).to_string();
-                    if text.contains(['\n', '\r', '\t']) {
-                        text.replace('\n', "\\n").replace('\r', "\\r").replace('\t', " ")
+                    if text.contains(['\r', '\t']) {
+                        text.replace("\r\n", "\n").replace(['\r', '\t'], " ")
                     } else {
                         text
                     }
@@ -268,9 +286,9 @@ fn numeric(data_type: &DataType) -> bool {
     data_type.is_numeric()
 }
 
-/// Characters shown, counting each `char` as one column.
+/// Terminal columns `text` takes (wide CJK characters take two), for its widest line.
 fn text_width(text: &str) -> usize {
-    text.chars().count()
+    text.split('\n').map(UnicodeWidthStr::width).max().unwrap_or(0)
 }
 
 /// Narrows the widest columns until the table (with its ` | ` separators) fits `width`.
@@ -291,12 +309,21 @@ fn fit(mut widths: Vec<usize>, width: Option<usize>) -> Vec<usize> {
     widths
 }
 
-/// `text` cut to `width` columns, ending in `…` when cut.
+/// One line of text cut to `width` columns, ending in `…` when cut.
 fn truncate(text: &str, width: usize) -> String {
     if text_width(text) <= width {
         return text.to_string();
     }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        cut.push(c);
+        used += w;
+    }
     cut.push('…');
     cut
 }
@@ -369,5 +396,49 @@ mod tests {
         );
         assert_eq!(print(Format::Ndjson, layout).lines().count(), 2);
         assert!(print(Format::Markdown, layout).starts_with("| id | name |\n|---:|---|\n| 1 |"));
+    }
+
+    fn print_plan(layout: Layout) -> String {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("plan_type", DataType::Utf8, false),
+            Field::new("plan", DataType::Utf8, false),
+        ]));
+        let plan = "Projection: a\n  Filter: a > 1\n    TableScan: t";
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(StringArray::from(vec!["logical_plan"])), Arc::new(StringArray::from(vec![plan]))],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut printer = Printer::new(&mut out, Format::Table, layout, batch.schema());
+        printer.batch(&batch).unwrap();
+        printer.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn values_with_line_breaks_print_on_as_many_lines() {
+        let table = print_plan(Layout { expanded: false, width: None });
+        let want = [
+            "  plan_type   |       plan",
+            "--------------+------------------",
+            " logical_plan | Projection: a   +",
+            "              |   Filter: a > 1 +",
+            "              |     TableScan: t",
+            "(1 row)",
+        ];
+        assert_eq!(table.lines().collect::<Vec<_>>(), want, "{table}");
+        let narrow = print_plan(Layout { expanded: false, width: Some(26) });
+        assert!(narrow.lines().all(|l| UnicodeWidthStr::width(l) <= 26), "{narrow}");
+        assert_eq!(narrow.lines().count(), 6, "each line cut on its own: {narrow}");
+        let expanded = print_plan(Layout { expanded: true, width: None });
+        assert!(expanded.contains("plan      | Projection: a\n          |   Filter: a > 1\n"), "{expanded}");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(text_width("日本"), 4);
+        assert_eq!(truncate("日本語です", 6), "日本…");
+        assert_eq!(text_width("ab\nabcd"), 4);
     }
 }

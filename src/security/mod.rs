@@ -6,8 +6,10 @@
 //! password from a users file ([`users`]); the cluster's own processes mint theirs from
 //! the secret. The server side is a tower layer ([`guard`]); the client side adds the
 //! token to every call ([`Credentials`]). TLS ([`tls`]) encrypts the scheduler's port and
-//! the workers' data planes with a certificate and key in PEM files.
+//! the workers' data planes with a certificate and key in PEM files; [`cert`] makes a
+//! self-signed one.
 
+pub mod cert;
 pub(crate) mod guard;
 pub mod secret;
 pub mod tls;

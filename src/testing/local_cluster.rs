@@ -107,6 +107,11 @@ impl LocalCluster {
         Ok(self.workers.len() - 1)
     }
 
+    /// The data address of worker `index` (as `ClusterInfo` lists it), while it runs.
+    pub fn worker_data_addr(&self, index: usize) -> Option<&str> {
+        self.workers.get(index)?.as_ref().map(|w| w.data_addr())
+    }
+
     /// Stops worker `index` at once, as if it died; the scheduler sees it leave.
     pub async fn stop_worker(&mut self, index: usize) -> Option<WorkerExit> {
         let worker = self.workers.get_mut(index)?.take()?;
