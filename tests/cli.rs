@@ -51,6 +51,18 @@ fn gen_tpch_writes_every_table_and_rejects_a_bad_scale() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dusk::tpch::is_generated(&output));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Wrote TPC-H SF 0.01"));
+    // The DDL it leaves registers every table, as any SQL client runs it.
+    let ddl = std::fs::read_to_string(output.join("create_tables.sql")).expect("create_tables.sql written");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("create_tables.sql"));
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let nations = runtime.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        for statement in ddl.split(";\n").filter(|s| !s.trim().is_empty()) {
+            ctx.sql(statement).await?.collect().await?;
+        }
+        ctx.sql("SELECT * FROM nation").await?.count().await
+    });
+    assert_eq!(nations.expect("the DDL registers the tables"), 25);
 
     let out = dusk(&["gen", "tpch", "--scale=-1", "--output", output.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,13 +1,11 @@
 //! Failures on an in-process cluster: retries, panics, unknown functions, lost workers.
 
-use std::time::Duration;
-
 use dusk::builtins::{fault_panic, inc, slow_inc};
 use dusk::functions::TaskFunction;
 use dusk::testing::LocalCluster;
 use dusk::{ClientError, SubmitOptions};
 
-use crate::support::{calls, flaky};
+use crate::support::{calls, eventually, flaky};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -89,8 +87,17 @@ async fn graph_completes_when_a_worker_leaves_mid_run() -> Result {
         (0..60i64).map(|i| client.submit(slow_inc, (i, 20u64))).collect::<std::result::Result<_, _>>()?;
     let slow: Vec<_> =
         firsts.iter().map(|f| client.submit(slow_inc, (f, 20u64))).collect::<std::result::Result<_, _>>()?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stop worker 0 once it holds results and has work in hand, so that its loss must
+    // be recovered from: results recomputed, running tasks started elsewhere.
+    let addr = cluster.worker_data_addr(0).ok_or("worker 0 runs")?.to_string();
+    eventually("worker 0 to hold results and have work", || async {
+        let info = client.cluster_info().await.expect("cluster info");
+        info.workers.iter().any(|w| w.data_addr == addr && w.holding > 0 && w.processing > 0)
+    })
+    .await;
     cluster.stop_worker(0).await;
+    let info = client.cluster_info().await?;
+    assert!(info.workers.iter().all(|w| w.data_addr != addr), "the stopped worker is gone");
     let results = client.gather(&slow).await?;
     assert_eq!(results, (0..60i64).map(|i| i + 2).collect::<Vec<_>>());
     cluster.shutdown().await;

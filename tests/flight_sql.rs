@@ -132,6 +132,17 @@ async fn results_are_read_from_the_workers_with_tickets_only_the_scheduler_can_s
     };
     let refused = refused.ok_or("a forged ticket was served")?;
     assert!(refused.contains("signature"), "{refused}");
+
+    // A worker's ticket sent to the scheduler: refused with a message that says where
+    // it belongs, not how its bytes failed to decode.
+    let ticket = endpoint.ticket.clone().ok_or("no ticket")?;
+    let mut scheduler = FlightClient::new(channel(&cluster.url()).await?);
+    let refused = match scheduler.do_get(ticket).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.err().map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    let refused = refused.ok_or("the scheduler served a worker's ticket")?;
+    assert!(refused.contains("not a Flight SQL ticket of this scheduler"), "{refused}");
     cluster.shutdown().await;
     Ok(())
 }

@@ -115,7 +115,6 @@ async fn sigkill_of_a_worker_mid_query_still_gives_the_right_answer() -> Result 
         info.workers.iter().filter_map(|w| w.metrics.as_ref()).any(|m| m.executing > 0)
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let info = client.cluster_info().await?;
     let busy =
         info.workers.iter().position(|w| w.metrics.as_ref().is_some_and(|m| m.executing > 0)).unwrap_or(0);

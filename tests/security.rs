@@ -183,9 +183,56 @@ async fn everything_runs_over_tls_with_a_self_signed_certificate() -> Result {
     // Plain text to a TLS port fails, and so does TLS that does not trust the certificate.
     let plain = url.replace("grpc+tls://", "grpc://");
     assert!(!answers(&plain, None).await, "the TLS port answered plain text");
+    // `dusk sql` says so when it connects, and that is a usage error (exit code 2).
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dusk"))
+        .args(["sql", &plain, "-c", "SELECT 1"])
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("did not answer as a plain gRPC server") && stderr.contains("grpc+tls://"),
+        "{stderr}"
+    );
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?.cert.pem().into_bytes();
     assert!(!answers(&url, Some(&other)).await, "TLS trusted a certificate it was not given");
 
+    cluster.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dusk_cert_makes_a_certificate_servers_serve_and_clients_trust() -> Result {
+    let dir = tempfile::tempdir()?;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dusk"))
+        .args(["cert", "--host", "localhost", "--host", "127.0.0.1", "--out"])
+        .arg(dir.path())
+        .output()
+        .await?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let security = Security {
+        tls: Some(dusk::security::tls::TlsFiles { cert: cert.clone(), key }.load()?),
+        tls_ca: Some(std::fs::read(&cert)?.into()),
+        ..Default::default()
+    };
+    let mut spec = ClusterSpec::new(1, 1);
+    spec.scheduler = SchedulerConfig { security, ..spec.scheduler };
+    let cluster = LocalCluster::start_with(spec).await?;
+    let url = cluster.url();
+    assert!(url.starts_with("grpc+tls://"), "{url}");
+
+    // The client trusts exactly that certificate, by the flags `dusk cert` printed.
+    let plain = url.replace("grpc+tls://", "grpc://");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dusk"))
+        .args(["sql", "--tls", "--tls-ca"])
+        .arg(&cert)
+        .args([&plain, "--format", "csv", "-c", "SELECT 40 + 2 AS answer"])
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["answer", "42"]);
     cluster.shutdown().await;
     Ok(())
 }

@@ -5,6 +5,7 @@ DUSK_URL. By hand: `DUSK_URL=grpc://127.0.0.1:8786 .venv/bin/python -m pytest te
 """
 
 import os
+import pathlib
 import threading
 import time
 
@@ -191,6 +192,18 @@ def test_pyarrow_flight_reads_every_endpoint():
         rows += table.num_rows
     with flight_sql.connect(URL) as conn, conn.cursor() as cur:
         assert rows == scalar(cur, "SELECT count(*) FROM lineitem WHERE l_quantity > 20")
+
+
+def test_the_readme_pyarrow_flight_snippet_runs_as_written():
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    marker = "<!-- pyarrow.flight snippet"
+    assert marker in readme, "the README lost its pyarrow.flight snippet"
+    block = readme.split(marker, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(block.replace("grpc://127.0.0.1:8786", URL), namespace)
+    table = namespace["table"]
+    assert table.num_rows == 25
+    assert table.column("n_name").to_pylist()[0] == "ALGERIA"
 
 
 def test_pyarrow_flight_handshake_is_accepted():
