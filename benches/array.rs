@@ -13,7 +13,7 @@
 //!
 //! then dask.array's times on this machine kind (threaded and 2-worker distributed,
 //! from the measurements) as ratios, the matmul's GFLOP/s against this machine's
-//! BLAS peak (two threads each running 1000³ `dgemm` in this process), and the largest
+//! GEMM peak (two threads each running 1000³ f64 GEMM in this process), and the largest
 //! worker's peak RSS.
 
 use std::path::Path;
@@ -148,7 +148,7 @@ async fn main() -> Result {
     let reached = flops / matmul / 1e9;
     let peak = blas_peak();
     println!(
-        "array matmul: {reached:.1} GFLOP/s; BLAS peak here (2 threads x 1000^3 dgemm): {peak:.1} GFLOP/s; peak/reached = {:.2}",
+        "array matmul: {reached:.1} GFLOP/s; GEMM peak here (2 threads x 1000^3 f64): {peak:.1} GFLOP/s; peak/reached = {:.2}",
         peak / reached
     );
     let info = client.cluster_info().await?;
