@@ -33,7 +33,8 @@ fi
 
 state=$(mktemp -d)
 log="$state/local.log"
-trap 'kill -KILL "$pid" 2>/dev/null || true; rm -rf "$state"' EXIT
+pid=""
+trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$state"' EXIT
 # No terminal: `local` serves in the foreground until Ctrl-C.
 "$dusk" local --no-repl --port 0 --no-dashboard --state-dir "$state" >"$log" 2>&1 &
 pid=$!
