@@ -96,8 +96,11 @@ async fn graph_completes_when_a_worker_leaves_mid_run() -> Result {
     })
     .await;
     cluster.stop_worker(0).await;
-    let info = client.cluster_info().await?;
-    assert!(info.workers.iter().all(|w| w.data_addr != addr), "the stopped worker is gone");
+    eventually("the scheduler to see worker 0 gone", || async {
+        let info = client.cluster_info().await.expect("cluster info");
+        info.workers.iter().all(|w| w.data_addr != addr)
+    })
+    .await;
     let results = client.gather(&slow).await?;
     assert_eq!(results, (0..60i64).map(|i| i + 2).collect::<Vec<_>>());
     cluster.shutdown().await;
